@@ -1,0 +1,116 @@
+"""Values that leave the measurement core: one `ProbeOutcome` per ping.
+
+Everything here is a frozen, slotted dataclass of plain numbers so that the
+probe path can hand a compact record to the recorder and return at once.
+Durations are integer nanoseconds from a monotonic clock (`perf_counter_ns`);
+``sent_wall_ns`` is the only wall-clock field, kept so spans can be placed on
+a timeline.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+
+class ProbeMode(enum.Enum):
+    """How a ping is carried on the wire."""
+
+    NOTIFICATION = "notification"
+    """The Genesys JSON ping ``{"message":"ping"}``; pongs matched FIFO."""
+    CONTROL = "control"
+    """An RFC 6455 ping control frame with a unique payload."""
+
+
+class Outcome(enum.Enum):
+    """How a ping ended. Every ping sent ends in exactly one of these."""
+
+    OK = "ok"
+    TIMEOUT = "timeout"
+    ABORTED = "aborted"
+    """Cut off by a disconnect or shutdown before its pong or deadline."""
+
+
+class Confidence(enum.Enum):
+    """Whether the agent itself could have distorted a sample (loop lag, GC)."""
+
+    TRUSTED = "trusted"
+    DEGRADED = "degraded"
+
+
+class TargetKind(enum.Enum):
+    NOTIFICATION = "notification"
+    GENERIC = "generic"
+
+
+@dataclass(frozen=True, slots=True)
+class TargetInfo:
+    """The identity of a monitored target, shared by all its outcomes.
+
+    Holds only low-cardinality facts fit for metric attributes: never a
+    channel id, never a URL path carrying ids, never a secret.
+    """
+
+    name: str
+    kind: TargetKind
+    server_address: str
+    server_port: int
+    url_scheme: str
+    region: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Breach:
+    """One threshold exceeded by one probe."""
+
+    threshold: str
+    """``latency``, ``jitter`` or ``timeout``."""
+    value_ns: int
+    limit_ns: int
+    consecutive: int
+    """How many probes in a row (this one included) breached this threshold."""
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeOutcome:
+    """The whole story of one ping, as the core concluded it."""
+
+    target: TargetInfo
+    mode: ProbeMode
+    sequence: int
+    outcome: Outcome
+    sent_ns: int
+    """Monotonic send time (perf_counter_ns)."""
+    sent_wall_ns: int
+    """Wall-clock send time (time_ns), for span placement only."""
+    rtt_ns: int | None
+    """Round trip; ``None`` unless ``outcome`` is OK."""
+    timeout_ns: int
+    """The deadline this ping was given (adaptive RTO or fixed)."""
+    jitter_ns: int | None
+    """Tutorial jitter: |RTT(n) - RTT(n-1)| over consecutive OK samples."""
+    jitter_rfc3550_ns: int | None
+    """RFC 3550 smoothed interarrival jitter estimate after this sample."""
+    pdv_ns: int | None
+    """Windowed packet delay variation: high quantile minus minimum."""
+    stability: float
+    """Share of probes within the latency limit over the sliding window."""
+    stability_lifetime: float
+    breaches: tuple[Breach, ...]
+    lateness_ns: int
+    """How late the scheduler fired this ping compared with its slot."""
+    error_type: str | None = None
+    """Low-cardinality error class for non-OK outcomes (``timeout``…)."""
+    loop_lag_ns: int = 0
+    """Worst event-loop lag observed while this ping was outstanding."""
+    gc_pause_ns: int = 0
+    """Garbage-collection pause time overlapping the ping→pong window."""
+    confidence: Confidence = Confidence.TRUSTED
+
+    @property
+    def rtt_s(self) -> float | None:
+        return None if self.rtt_ns is None else self.rtt_ns / 1e9
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome is Outcome.OK

@@ -1,0 +1,1 @@
+"""Shared fixtures. Async tests run under pytest-asyncio in auto mode."""
