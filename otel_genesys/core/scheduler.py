@@ -1,0 +1,157 @@
+"""A fixed-rate probe cadence on monotonic deadlines, with drift compensation.
+
+Slots sit on a fixed grid: slot ``k`` is ``start_ns + k * interval_ns``
+(the first probe goes out at ``start_ns``). The grid never moves, so a late
+probe does not push every later one back (no cumulative drift).
+
+**Lateness.** `DriftScheduler.fire` records ``lateness = now - slot`` for the
+oldest slot that was due. A negative value means the probe went out early,
+which only happens when drift compensation pulled the wake-up forward.
+
+**No bursts.** If the caller could not fire for a while (the event loop was
+blocked, the machine was suspended), all slots that passed are *skipped*:
+one fire for the oldest due slot, the rest counted in `Tick.skipped`, and the
+next slot is the first grid slot strictly after ``now``. A stall of 10
+intervals yields exactly one probe, then the cadence resumes on the grid.
+
+**Drift rule (exact).** Sleeping is imprecise: asyncio rounds timeouts to the
+selector's granularity and a busy loop runs callbacks late, so a caller asked
+to wake at ``w`` typically fires at ``w + d``. The scheduler estimates that
+systematic wake-up delay and asks to be woken earlier by most of it:
+
+1. On every fire with ``skipped == 0``, the wake-up delay
+   ``d = max(0, now - wake)`` (``wake`` being the value `next_fire_ns`
+   returned for this slot) updates an EWMA:
+   ``S = d`` for the first sample, then ``S += (d - S) / 8``.
+   Fires that skipped slots are stalls, not drift, and are left out.
+   ``d`` is measured against the wake time, not the slot, so it does not
+   depend on the correction already applied and the loop cannot oscillate.
+2. If ``enabled`` and ``S > max_drift_ns``, the correction is
+   ``c = min(floor(adjust_factor * S), interval // 2)``, else ``c = 0``.
+   The cap keeps two wake-ups at least half an interval apart: a "drift"
+   of half the interval is a stalled loop, and no correction can fix that.
+3. The next wake is ``max(slot - c, last_fire)``: never earlier than the
+   previous fire, never later than the slot.
+
+`Tick.correction_ns` is ``slot - wake`` for the slot that just fired: how
+much earlier than its slot the caller was asked to wake.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+_EWMA_SHIFT = 3  # gain 1/8, as TCP's SRTT: a few samples to follow a real change
+
+
+@dataclass(frozen=True, slots=True)
+class DriftSettings:
+    """How the scheduler compensates systematic wake-up delay."""
+
+    enabled: bool = True
+    max_drift_ns: int = 10_000_000
+    """Smoothed wake-up delay tolerated before compensating."""
+    adjust_factor: float = 0.95
+    """Share of the smoothed delay to wake earlier by (0..1)."""
+
+    def __post_init__(self) -> None:
+        if self.max_drift_ns < 0:
+            raise ValueError(f"max_drift_ns must be >= 0, got {self.max_drift_ns}")
+        if not 0.0 <= self.adjust_factor <= 1.0:
+            raise ValueError(f"adjust_factor must be within [0, 1], got {self.adjust_factor}")
+
+
+@dataclass(frozen=True, slots=True)
+class Tick:
+    """One fire of the scheduler."""
+
+    index: int
+    """Grid index of the slot that fired (0 for the first)."""
+    slot_ns: int
+    """Where the slot sits on the grid."""
+    fired_ns: int
+    """When the caller actually fired."""
+    lateness_ns: int
+    """``fired_ns - slot_ns``; negative when compensation woke us early."""
+    skipped: int
+    """Slots that passed during a stall and were dropped (never sent late)."""
+    correction_ns: int
+    """How much earlier than ``slot_ns`` the wake-up was requested."""
+
+
+class DriftScheduler:
+    """Fixed-rate cadence; see the module docstring for the exact rules.
+
+    >>> s = DriftScheduler(1_000, 0, DriftSettings(enabled=False))
+    >>> s.next_fire_ns()
+    0
+    >>> t = s.fire(5_500)  # stalled for 5.5 intervals: one fire, 5 slots skipped
+    >>> (t.index, t.lateness_ns, t.skipped, s.next_fire_ns())
+    (0, 5500, 5, 6000)
+    """
+
+    __slots__ = (
+        "_correction_ns",
+        "_drift",
+        "_index",
+        "_last_fire_ns",
+        "_smoothed_ns",
+        "_wake_ns",
+        "interval_ns",
+        "start_ns",
+    )
+
+    def __init__(self, interval_ns: int, start_ns: int, drift: DriftSettings) -> None:
+        if interval_ns <= 0:
+            raise ValueError(f"interval must be positive, got {interval_ns} ns")
+        self.interval_ns = interval_ns
+        self.start_ns = start_ns
+        self._drift = drift
+        self._index = 0
+        self._last_fire_ns = start_ns
+        self._smoothed_ns: int | None = None
+        self._correction_ns = 0
+        self._wake_ns = start_ns
+
+    @property
+    def slot_ns(self) -> int:
+        """The grid slot the next fire belongs to."""
+        return self.start_ns + self._index * self.interval_ns
+
+    @property
+    def correction_ns(self) -> int:
+        """The pull currently applied to wake-ups (0 when not compensating)."""
+        return self._correction_ns
+
+    @property
+    def smoothed_delay_ns(self) -> int | None:
+        """The EWMA of wake-up delay; ``None`` before the first on-time fire."""
+        return self._smoothed_ns
+
+    def next_fire_ns(self) -> int:
+        """When the caller should wake next; never before the previous fire."""
+        return self._wake_ns
+
+    def fire(self, now_ns: int) -> Tick:
+        """Record a fire at ``now_ns``, skip missed slots, plan the next wake-up."""
+        interval = self.interval_ns
+        index = self._index
+        slot = self.start_ns + index * interval
+        lateness = now_ns - slot
+        skipped = lateness // interval if lateness >= interval else 0
+        requested_pull = slot - self._wake_ns
+        if skipped == 0:
+            delay = max(0, now_ns - self._wake_ns)
+            s = self._smoothed_ns
+            self._smoothed_ns = delay if s is None else s + ((delay - s) >> _EWMA_SHIFT)
+        drift = self._drift
+        s = self._smoothed_ns
+        if drift.enabled and s is not None and s > drift.max_drift_ns:
+            self._correction_ns = min(int(drift.adjust_factor * s), interval // 2)
+        else:
+            self._correction_ns = 0
+        self._index = index + 1 + skipped
+        self._last_fire_ns = max(self._last_fire_ns, now_ns)
+        next_slot = self.start_ns + self._index * interval
+        self._wake_ns = max(next_slot - self._correction_ns, self._last_fire_ns)
+        return Tick(index, slot, now_ns, lateness, skipped, requested_pull)

@@ -1,0 +1,123 @@
+"""Stability: the share of probes that came back within the latency limit.
+
+A probe counts as *good* when it was answered with ``RTT <= max_latency``, as
+*bad* when it was answered slower or timed out. Aborted probes (cut off by a
+disconnect) are not counted at all: they say nothing about latency. Three
+views, each in ``[0, 1]`` and ``1.0`` while nothing has been counted:
+
+* **count window**: the last ``window`` counted probes (default 100), a ring
+  of booleans with a running total: O(1) per probe.
+* **time window**: probes settled in the last ``window_ns`` (default 5 min).
+  Kept as 60 time buckets with (good, total) counts, so memory does not depend
+  on the probe rate; the window therefore advances in steps of
+  ``window_ns / 60`` (5 s by default).
+* **lifetime**: since the session began.
+"""
+
+from __future__ import annotations
+
+TIME_BUCKETS = 60
+
+
+class StabilityTracker:
+    """Count-window, time-window and lifetime stability.
+
+    >>> s = StabilityTracker(window=4, window_ns=60_000)
+    >>> for t, good in enumerate((True, False, True, True, True)):
+    ...     s.record(good, t * 1_000)
+    >>> s.window_ratio, s.lifetime_ratio
+    (0.75, 0.8)
+    """
+
+    __slots__ = (
+        "_bucket_good",
+        "_bucket_ns",
+        "_bucket_total",
+        "_head_bucket",
+        "_ring",
+        "_ring_good",
+        "_ring_next",
+        "_ring_size",
+        "_time_good",
+        "_time_total",
+        "lifetime_good",
+        "lifetime_total",
+        "window",
+        "window_ns",
+    )
+
+    def __init__(self, window: int = 100, window_ns: int = 300_000_000_000) -> None:
+        if window <= 0:
+            raise ValueError(f"stability window must be positive, got {window}")
+        if window_ns < TIME_BUCKETS:
+            raise ValueError(f"stability time window too small: {window_ns} ns")
+        self.window = window
+        self.window_ns = window_ns
+        self._ring = bytearray(window)
+        self._ring_next = 0
+        self._ring_size = 0
+        self._ring_good = 0
+        self._bucket_ns = -(-window_ns // TIME_BUCKETS)
+        self._bucket_good = [0] * TIME_BUCKETS
+        self._bucket_total = [0] * TIME_BUCKETS
+        self._head_bucket: int | None = None
+        self._time_good = 0
+        self._time_total = 0
+        self.lifetime_good = 0
+        self.lifetime_total = 0
+
+    def record(self, good: bool, now_ns: int) -> None:
+        """Count one probe settled at ``now_ns``."""
+        g = 1 if good else 0
+        i = self._ring_next
+        if self._ring_size == self.window:
+            self._ring_good -= self._ring[i]
+        else:
+            self._ring_size += 1
+        self._ring[i] = g
+        self._ring_good += g
+        self._ring_next = 0 if i + 1 == self.window else i + 1
+
+        self._advance(now_ns)
+        slot = (now_ns // self._bucket_ns) % TIME_BUCKETS
+        self._bucket_good[slot] += g
+        self._bucket_total[slot] += 1
+        self._time_good += g
+        self._time_total += 1
+
+        self.lifetime_good += g
+        self.lifetime_total += 1
+
+    def _advance(self, now_ns: int) -> None:
+        """Empty the buckets that fell out of the time window by ``now_ns``."""
+        bucket = now_ns // self._bucket_ns
+        head = self._head_bucket
+        if head is None:
+            self._head_bucket = bucket
+            return
+        if bucket <= head:
+            return  # same bucket, or a clock that did not advance
+        steps = min(bucket - head, TIME_BUCKETS)
+        for b in range(head + 1, head + 1 + steps):
+            slot = b % TIME_BUCKETS
+            self._time_good -= self._bucket_good[slot]
+            self._time_total -= self._bucket_total[slot]
+            self._bucket_good[slot] = 0
+            self._bucket_total[slot] = 0
+        self._head_bucket = bucket
+
+    @property
+    def window_ratio(self) -> float:
+        """Stability over the last ``window`` counted probes."""
+        return self._ring_good / self._ring_size if self._ring_size else 1.0
+
+    def time_ratio(self, now_ns: int | None = None) -> float:
+        """Stability over the time window ending at ``now_ns`` (default: last record)."""
+        if now_ns is not None:
+            self._advance(now_ns)
+        return self._time_good / self._time_total if self._time_total else 1.0
+
+    @property
+    def lifetime_ratio(self) -> float:
+        """Stability since the session began."""
+        return self.lifetime_good / self.lifetime_total if self.lifetime_total else 1.0

@@ -1,0 +1,201 @@
+"""What the emulator did, counted globally and per target, so tests can compare
+what a client saw with what the server did.
+
+Per-target counters (``EmulatorCounters.channel(key)``) roll up into
+``EmulatorCounters.total`` as they are bumped. Definitions:
+
+- ``pings_json`` / ``pings_control``: ``{"message":"ping"}`` texts / RFC 6455
+  ping frames received (also while blackholed).
+- ``pongs_sent``: pings answered (one per answered ping; duplicates and
+  unsolicited pongs are counted apart).
+- ``pongs_dropped``: pings left unanswered by ``drop_probability``.
+- ``pongs_delayed``: pongs scheduled with a delay > 0.
+- ``pongs_duplicated``: extra copies sent by ``duplicate``.
+- ``unsolicited_sent``: pongs for no ping.
+- ``pongs_blackholed``: pings swallowed by ``blackhole``.
+- ``closes_by_code``: close frames the server sent, by code;
+  ``client_closes_by_code``: close frames the client sent, by code.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Any
+
+_SOCKET_FIELDS = (
+    "pings_json",
+    "pings_control",
+    "pongs_sent",
+    "pongs_dropped",
+    "pongs_delayed",
+    "pongs_duplicated",
+    "pongs_blackholed",
+    "unsolicited_sent",
+    "heartbeats_sent",
+    "subscribe_messages",
+    "socket_closing_sent",
+    "connections_open",
+    "connections_total",
+    "resets",
+    "other_messages",
+)
+
+_SERVICE_FIELDS = (
+    "token_requests",
+    "tokens_issued",
+    "token_dropped",
+    "token_rate_limited",
+    "channels_created",
+    "channels_evicted",
+    "channels_expired",
+    "subscription_requests",
+    "realtime_subscribed",
+    "realtime_rejected",
+)
+
+_MAX_TARGETS = 50_000
+
+
+class SocketCounters:
+    """Counters for one target (or, as ``EmulatorCounters.total``, for all)."""
+
+    __slots__ = (*_SOCKET_FIELDS, "_parent", "client_closes_by_code", "closes_by_code")
+
+    pings_json: int
+    pings_control: int
+    pongs_sent: int
+    pongs_dropped: int
+    pongs_delayed: int
+    pongs_duplicated: int
+    pongs_blackholed: int
+    unsolicited_sent: int
+    heartbeats_sent: int
+    subscribe_messages: int
+    socket_closing_sent: int
+    connections_open: int
+    connections_total: int
+    resets: int
+    other_messages: int
+
+    def __init__(self, parent: SocketCounters | None = None) -> None:
+        self._parent = parent
+        self.closes_by_code: dict[int, int] = {}
+        self.client_closes_by_code: dict[int, int] = {}
+        self.zero()
+
+    def zero(self) -> None:
+        """Every counter back to 0 (``connections_open`` is a gauge and is kept)."""
+        open_now = getattr(self, "connections_open", 0)
+        for name in _SOCKET_FIELDS:
+            setattr(self, name, 0)
+        self.connections_open = open_now
+        self.closes_by_code.clear()
+        self.client_closes_by_code.clear()
+
+    def add(self, name: str, n: int = 1) -> None:
+        """Bump ``name`` by ``n`` here and in the roll-up."""
+        setattr(self, name, getattr(self, name) + n)
+        if self._parent is not None:
+            self._parent.add(name, n)
+
+    def close_sent(self, code: int) -> None:
+        """The server sent a close frame with ``code``."""
+        self.closes_by_code[code] = self.closes_by_code.get(code, 0) + 1
+        if self._parent is not None:
+            self._parent.close_sent(code)
+
+    def close_received(self, code: int) -> None:
+        """The client sent a close frame with ``code``."""
+        self.client_closes_by_code[code] = self.client_closes_by_code.get(code, 0) + 1
+        if self._parent is not None:
+            self._parent.close_received(code)
+
+    def snapshot(self) -> dict[str, Any]:
+        """A plain JSON-ready dict (close-code keys are strings)."""
+        out: dict[str, Any] = {name: getattr(self, name) for name in _SOCKET_FIELDS}
+        out["closes_by_code"] = {str(k): v for k, v in sorted(self.closes_by_code.items())}
+        out["client_closes_by_code"] = {
+            str(k): v for k, v in sorted(self.client_closes_by_code.items())
+        }
+        return out
+
+
+class EmulatorCounters:
+    """Global and per-target counters, live; :meth:`snapshot` gives a plain dict.
+
+    >>> c = EmulatorCounters()
+    >>> c.channel("ch-1").add("pongs_sent")
+    >>> c.total.pongs_sent, c.snapshot()["channels"]["ch-1"]["pongs_sent"]
+    (1, 1)
+    """
+
+    def __init__(self) -> None:
+        self.total = SocketCounters()
+        self._targets: OrderedDict[str, SocketCounters] = OrderedDict()
+        self.token_errors_by_status: dict[int, int] = {}
+        self.handshakes_refused_by_status: dict[int, int] = {}
+        self.token_requests = 0
+        self.tokens_issued = 0
+        self.token_dropped = 0
+        self.token_rate_limited = 0
+        self.channels_created = 0
+        self.channels_evicted = 0
+        self.channels_expired = 0
+        self.subscription_requests = 0
+        self.realtime_subscribed = 0
+        self.realtime_rejected = 0
+
+    def channel(self, key: str) -> SocketCounters:
+        """The counters of one channel id or realtime ``connectionId`` (created on demand)."""
+        counters = self._targets.get(key)
+        if counters is None:
+            counters = self._targets[key] = SocketCounters(self.total)
+            # Bounded so a long-running emulator does not grow without limit;
+            # the oldest idle targets go first.
+            while len(self._targets) > _MAX_TARGETS:
+                oldest_key, oldest = next(iter(self._targets.items()))
+                if oldest.connections_open:
+                    self._targets.move_to_end(oldest_key)
+                    break
+                del self._targets[oldest_key]
+        return counters
+
+    def get(self, key: str) -> SocketCounters | None:
+        """The counters of ``key`` if it has any."""
+        return self._targets.get(key)
+
+    def token_error(self, status: int) -> None:
+        """A token request was answered with an error ``status``."""
+        self.token_errors_by_status[status] = self.token_errors_by_status.get(status, 0) + 1
+
+    def handshake_refused(self, status: int) -> None:
+        """A WebSocket upgrade was refused with ``status``."""
+        self.handshakes_refused_by_status[status] = (
+            self.handshakes_refused_by_status.get(status, 0) + 1
+        )
+
+    def reset(self) -> None:
+        """Zero everything in place (live sockets keep their counter objects)."""
+        self.total.zero()
+        for counters in self._targets.values():
+            counters.zero()
+        self.token_errors_by_status.clear()
+        self.handshakes_refused_by_status.clear()
+        for name in _SERVICE_FIELDS:
+            setattr(self, name, 0)
+
+    def snapshot(self) -> dict[str, Any]:
+        """``{"global": {...}, "channels": {key: {...}}}`` as plain JSON-ready data."""
+        glob = self.total.snapshot()
+        for name in _SERVICE_FIELDS:
+            glob[name] = getattr(self, name)
+        glob["token_errors_by_status"] = {
+            str(k): v for k, v in sorted(self.token_errors_by_status.items())
+        }
+        glob["handshakes_refused_by_status"] = {
+            str(k): v for k, v in sorted(self.handshakes_refused_by_status.items())
+        }
+        return {
+            "global": glob,
+            "channels": {key: c.snapshot() for key, c in self._targets.items()},
+        }

@@ -1,0 +1,698 @@
+"""The recorder: the one place that turns outcomes and audit events into OTel data.
+
+:class:`Recorder` implements :class:`~otel_genesys.core.sink.TelemetrySink`. Its
+sink methods only append the (already immutable) value to a bounded queue and
+return; the telemetry worker thread (:mod:`otel_genesys.telemetry.offload`)
+later hands batches to :class:`_Materializer`, which does all SDK work:
+
+- one CLIENT span ``genesys.websocket.ping`` per sampled probe cycle, placed
+  with explicit start/end times from the outcome;
+- audit events that name a probe (``AuditEvent.sequence``) become span events
+  on that cycle's span; others get a short span of their own;
+- lifecycle records become short spans of their own (never one long span);
+- every probe feeds the metrics (100 %, unsampled);
+- every audit event is logged on ``otel_genesys.audit``.
+
+Probe spans are held open for one extra drain cycle (~``drain_interval_s``)
+so that audit events queued just after their outcome still land on them.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from opentelemetry import trace
+from opentelemetry.metrics import CallbackOptions, MeterProvider, Observation
+from opentelemetry.trace import SpanKind, Status, StatusCode, TracerProvider
+
+from otel_genesys.core.events import (
+    AuditEvent,
+    AuditKind,
+    ConnectionState,
+    LifecycleRecord,
+)
+from otel_genesys.core.outcome import (
+    Confidence,
+    Outcome,
+    ProbeMode,
+    ProbeOutcome,
+    TargetInfo,
+)
+from otel_genesys.telemetry import names as n
+from otel_genesys.telemetry.export_health import ExportHealth
+from otel_genesys.telemetry.logs import scrub_value
+from otel_genesys.telemetry.offload import OffloadWorker
+from otel_genesys.telemetry.sampling import SpanSampler
+
+_audit_log = logging.getLogger(n.AUDIT_LOGGER)
+_probe_log = logging.getLogger("otel_genesys.probe")
+_log = logging.getLogger(__name__)
+
+Attrs = dict[str, Any]
+
+
+# ------------------------------------------------------------------ queued records
+# Outcomes, audit events and lifecycle records are queued as they are (frozen
+# values); the rest get a tiny frozen record so the queue holds values only.
+
+
+@dataclass(frozen=True, slots=True)
+class _StateRec:
+    target: TargetInfo
+    state: ConnectionState
+
+
+@dataclass(frozen=True, slots=True)
+class _HeartbeatRec:
+    target: TargetInfo
+
+
+@dataclass(frozen=True, slots=True)
+class _LoopLagRec:
+    seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class _GcPauseRec:
+    seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class _OAuthRec:
+    duration_s: float
+    outcome: str
+    region: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class _RefreshRec:
+    outcome: str
+    region: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class _FlushRec:
+    """End every held span now (flush/shutdown)."""
+
+
+_FLUSH = _FlushRec()
+
+_Record = (
+    ProbeOutcome
+    | AuditEvent
+    | LifecycleRecord
+    | _StateRec
+    | _HeartbeatRec
+    | _LoopLagRec
+    | _GcPauseRec
+    | _OAuthRec
+    | _RefreshRec
+    | _FlushRec
+)
+
+
+# ------------------------------------------------------------------ attributes
+
+
+def target_metric_attrs(target: TargetInfo) -> Attrs:
+    """Low-cardinality attributes identifying a target on every metric point."""
+    attrs: Attrs = {
+        n.TARGET: target.name,
+        n.TARGET_KIND: target.kind.value,
+        n.SERVER_ADDRESS: target.server_address,
+        n.SERVER_PORT: target.server_port,
+        n.NETWORK_PROTOCOL_NAME: n.WEBSOCKET,
+        n.URL_SCHEME: target.url_scheme,
+    }
+    if target.region:
+        attrs[n.REGION] = target.region
+    return attrs
+
+
+def probe_span_attrs(o: ProbeOutcome) -> Attrs:
+    """All attributes of a probe span (semconv first, then ``genesys.*``)."""
+    attrs = target_metric_attrs(o.target)
+    attrs[n.PROBE_MODE] = o.mode.value
+    attrs[n.PROBE_SEQUENCE] = o.sequence
+    attrs[n.PROBE_OUTCOME] = o.outcome.value
+    attrs[n.PROBE_TIMEOUT] = o.timeout_ns / 1e9
+    if o.rtt_ns is not None:
+        attrs[n.RTT] = o.rtt_ns / 1e9
+    if o.jitter_ns is not None:
+        attrs[n.JITTER_CONSECUTIVE] = o.jitter_ns / 1e9
+    if o.jitter_rfc3550_ns is not None:
+        attrs[n.JITTER_RFC3550] = o.jitter_rfc3550_ns / 1e9
+    if o.pdv_ns is not None:
+        attrs[n.PDV] = o.pdv_ns / 1e9
+    attrs[n.STABILITY_WINDOW] = o.stability
+    attrs[n.STABILITY_LIFETIME] = o.stability_lifetime
+    attrs[n.SCHEDULER_LATENESS] = o.lateness_ns / 1e9
+    attrs[n.LOOP_LAG] = o.loop_lag_ns / 1e9
+    attrs[n.GC_PAUSE] = o.gc_pause_ns / 1e9
+    attrs[n.CONFIDENCE] = o.confidence.value
+    if o.breaches:
+        attrs[n.THRESHOLD_BREACHED] = [b.threshold for b in o.breaches]
+    if o.outcome is not Outcome.OK:
+        attrs[n.ERROR_TYPE] = o.error_type or o.outcome.value
+    return attrs
+
+
+def _event_attrs(pairs: Iterable[tuple[str, Any]]) -> Attrs:
+    return {str(k): scrub_value(v) for k, v in pairs}
+
+
+# ------------------------------------------------------------------ instruments
+
+
+class _Instruments:
+    """Every instrument, created once per meter provider."""
+
+    def __init__(self, meter_provider: MeterProvider, version: str) -> None:
+        meter = meter_provider.get_meter(n.INSTRUMENTATION_SCOPE, version)
+        self.meter = meter
+        self.rtt = meter.create_histogram(
+            n.METRIC_RTT, n.UNIT_SECONDS, "WebSocket ping/pong round-trip time",
+            explicit_bucket_boundaries_advisory=n.BUCKETS_RTT,
+        )  # fmt: skip
+        self.jitter_consecutive = meter.create_histogram(
+            n.METRIC_JITTER_CONSECUTIVE, n.UNIT_SECONDS,
+            "Absolute difference between consecutive round trips",
+            explicit_bucket_boundaries_advisory=n.BUCKETS_JITTER,
+        )  # fmt: skip
+        self.jitter_rfc3550 = meter.create_histogram(
+            n.METRIC_JITTER_RFC3550, n.UNIT_SECONDS, "RFC 3550 interarrival jitter estimate",
+            explicit_bucket_boundaries_advisory=n.BUCKETS_JITTER,
+        )  # fmt: skip
+        self.pdv = meter.create_histogram(
+            n.METRIC_PDV, n.UNIT_SECONDS, "Windowed packet delay variation",
+            explicit_bucket_boundaries_advisory=n.BUCKETS_JITTER,
+        )  # fmt: skip
+        self.lateness = meter.create_histogram(
+            n.METRIC_LATENESS, n.UNIT_SECONDS, "How late each ping left compared with its slot",
+            explicit_bucket_boundaries_advisory=n.BUCKETS_LAG,
+        )  # fmt: skip
+        self.setup = meter.create_histogram(
+            n.METRIC_SETUP_DURATION, n.UNIT_SECONDS, "Duration of connection set-up steps",
+            explicit_bucket_boundaries_advisory=n.BUCKETS_SETUP,
+        )  # fmt: skip
+        self.oauth = meter.create_histogram(
+            n.METRIC_OAUTH_DURATION, n.UNIT_SECONDS, "Duration of OAuth token requests",
+            explicit_bucket_boundaries_advisory=n.BUCKETS_SETUP,
+        )  # fmt: skip
+        self.loop_lag = meter.create_histogram(
+            n.METRIC_LOOP_LAG, n.UNIT_SECONDS, "Event-loop lag observed by the agent",
+            explicit_bucket_boundaries_advisory=n.BUCKETS_LAG,
+        )  # fmt: skip
+        self.gc_pause = meter.create_histogram(
+            n.METRIC_GC_PAUSE, n.UNIT_SECONDS, "Garbage-collection pauses in the agent",
+            explicit_bucket_boundaries_advisory=n.BUCKETS_LAG,
+        )  # fmt: skip
+        self.probes = meter.create_counter(n.METRIC_PROBES, n.UNIT_PING, "Probes by outcome")
+        self.breaches = meter.create_counter(
+            n.METRIC_BREACHES, n.UNIT_BREACH, "Threshold breaches by threshold"
+        )
+        self.reconnects = meter.create_counter(
+            n.METRIC_RECONNECTS, n.UNIT_RECONNECT, "Reconnects by cause"
+        )
+        self.heartbeats = meter.create_counter(
+            n.METRIC_HEARTBEATS, n.UNIT_HEARTBEAT, "Server heartbeats received"
+        )
+        self.pong_anomalies = meter.create_counter(
+            n.METRIC_PONG_ANOMALIES, n.UNIT_PONG, "Late, duplicate or unsolicited pongs"
+        )
+        self.degraded = meter.create_counter(
+            n.METRIC_DEGRADED, n.UNIT_PING, "Probes measured while the agent itself stalled"
+        )
+        self.token_refreshes = meter.create_counter(
+            n.METRIC_TOKEN_REFRESHES, n.UNIT_REFRESH, "OAuth access tokens refreshed"
+        )
+        self.connections = meter.create_up_down_counter(
+            n.METRIC_CONNECTIONS, n.UNIT_CONNECTION, "Targets per connection state"
+        )
+
+
+# ------------------------------------------------------------------ the worker side
+
+
+@dataclass(slots=True)
+class _Held:
+    span: trace.Span
+    end_ns: int
+    cycle: int
+
+
+class _Materializer:
+    """Turns queued records into spans, metric points and log records (worker thread only)."""
+
+    RECENT_MAX = 4_096
+    """Ended probe spans remembered for late audit events (bounded LRU)."""
+    PENDING_MAX = 4_096
+    """Audit events waiting one cycle for their outcome (bounded)."""
+
+    def __init__(
+        self,
+        tracer: trace.Tracer,
+        inst: _Instruments,
+        sampler: SpanSampler,
+        *,
+        wall_clock: Callable[[], int] = time.time_ns,
+    ) -> None:
+        self._tracer = tracer
+        self._inst = inst
+        self._sampler = sampler
+        self._wall = wall_clock
+        self._cycle = 0
+        self._held: dict[tuple[TargetInfo, int], _Held] = {}
+        self._recent: collections.OrderedDict[tuple[TargetInfo, int], trace.SpanContext | None] = (
+            collections.OrderedDict()
+        )
+        self._pending: dict[tuple[TargetInfo, int], tuple[int, list[AuditEvent]]] = {}
+        self._states: dict[TargetInfo, ConnectionState] = {}
+        self._target_attrs: dict[TargetInfo, Attrs] = {}
+        self._mode_attrs: dict[tuple[TargetInfo, ProbeMode], Attrs] = {}
+        self.stability_lock = threading.Lock()
+        self.stability: dict[tuple[TargetInfo, ProbeMode], tuple[float, float]] = {}
+        self._dispatch: dict[type, Callable[[Any], None]] = {
+            ProbeOutcome: self._outcome,
+            AuditEvent: self._event,
+            LifecycleRecord: self._lifecycle,
+            _StateRec: self._state,
+            _HeartbeatRec: self._heartbeat,
+            _LoopLagRec: lambda r: inst.loop_lag.record(r.seconds),
+            _GcPauseRec: lambda r: inst.gc_pause.record(r.seconds),
+            _OAuthRec: self._oauth,
+            _RefreshRec: self._refresh,
+        }
+        self.errors = 0
+        """Records that raised while being turned into OTel data."""
+
+    # ---------------------------------------------------------------- batch entry
+
+    def handle(self, batch: list[_Record]) -> None:
+        """Process one drained batch; called on every worker wake, possibly empty."""
+        self._cycle += 1
+        flush = False
+        for record in batch:
+            if record is _FLUSH:
+                flush = True
+                continue
+            try:
+                self._dispatch[type(record)](record)
+            except Exception:
+                self.errors += 1
+                _log.debug("telemetry record failed", exc_info=True)
+        self._release(everything=flush)
+
+    def _release(self, *, everything: bool) -> None:
+        """End held spans from earlier cycles; give up waiting for absent outcomes."""
+        if self._held:
+            for key in [k for k, h in self._held.items() if everything or h.cycle < self._cycle]:
+                held = self._held.pop(key)
+                held.span.end(end_time=held.end_ns)
+                self._remember(key, held.span.get_span_context())
+        if self._pending:
+            for key in [k for k, p in self._pending.items() if everything or p[0] < self._cycle]:
+                _, events = self._pending.pop(key)
+                for event in events:
+                    self._audit_span(event, parent=None)
+
+    def _remember(self, key: tuple[TargetInfo, int], ctx: trace.SpanContext | None) -> None:
+        recent = self._recent
+        recent[key] = ctx
+        recent.move_to_end(key)
+        while len(recent) > self.RECENT_MAX:
+            recent.popitem(last=False)
+
+    # ---------------------------------------------------------------- attributes
+
+    def _tattrs(self, target: TargetInfo) -> Attrs:
+        attrs = self._target_attrs.get(target)
+        if attrs is None:
+            attrs = self._target_attrs[target] = target_metric_attrs(target)
+        return attrs
+
+    def _mattrs(self, target: TargetInfo, mode: ProbeMode) -> Attrs:
+        key = (target, mode)
+        attrs = self._mode_attrs.get(key)
+        if attrs is None:
+            attrs = self._mode_attrs[key] = {**self._tattrs(target), n.PROBE_MODE: mode.value}
+        return attrs
+
+    # ---------------------------------------------------------------- probe outcomes
+
+    def _outcome(self, o: ProbeOutcome) -> None:
+        inst = self._inst
+        base = self._mattrs(o.target, o.mode)
+        counted = {**base, n.PROBE_OUTCOME: o.outcome.value}
+        if o.outcome is not Outcome.OK:
+            counted[n.ERROR_TYPE] = o.error_type or o.outcome.value
+        inst.probes.add(1, counted)
+        if o.rtt_ns is not None:
+            inst.rtt.record(o.rtt_ns / 1e9, {**base, n.CONFIDENCE: o.confidence.value})
+        if o.jitter_ns is not None:
+            inst.jitter_consecutive.record(o.jitter_ns / 1e9, base)
+        if o.jitter_rfc3550_ns is not None:
+            inst.jitter_rfc3550.record(o.jitter_rfc3550_ns / 1e9, base)
+        if o.pdv_ns is not None:
+            inst.pdv.record(o.pdv_ns / 1e9, base)
+        inst.lateness.record(max(o.lateness_ns, 0) / 1e9, base)
+        for breach in o.breaches:
+            inst.breaches.add(1, {**base, n.THRESHOLD_NAME: breach.threshold})
+        if o.confidence is Confidence.DEGRADED:
+            inst.degraded.add(1, base)
+        with self.stability_lock:
+            self.stability[(o.target, o.mode)] = (o.stability, o.stability_lifetime)
+        if _probe_log.isEnabledFor(logging.DEBUG):
+            _probe_log.debug(
+                "probe %s",
+                o.outcome.value,
+                extra={
+                    "target": o.target.name,
+                    "event": n.SPAN_PROBE,
+                    "attributes": {
+                        "sequence": o.sequence,
+                        "rtt_s": o.rtt_s,
+                        "stability": o.stability,
+                        "breaches": len(o.breaches),
+                    },
+                },
+            )
+
+        key = (o.target, o.sequence)
+        if not self._sampler.keep(o):
+            self._remember(key, None)
+            self._pending.pop(key, None)
+            return
+        start = o.sent_wall_ns
+        if o.rtt_ns is not None:
+            end = start + o.rtt_ns
+        elif o.outcome is Outcome.TIMEOUT:
+            end = start + o.timeout_ns
+        else:
+            # An aborted ping has no end time of its own: it ended when the socket
+            # did, which is at most its deadline and at most "now".
+            end = max(start, min(start + o.timeout_ns, self._wall()))
+        span = self._tracer.start_span(
+            n.SPAN_PROBE,
+            kind=SpanKind.CLIENT,
+            start_time=start,
+            attributes=probe_span_attrs(o),
+        )
+        if o.outcome is not Outcome.OK:
+            span.set_status(Status(StatusCode.ERROR, o.error_type or o.outcome.value))
+        previous = self._held.pop(key, None)
+        if previous is not None:
+            previous.span.end(end_time=previous.end_ns)
+        self._held[key] = _Held(span, end, self._cycle)
+        waiting = self._pending.pop(key, None)
+        if waiting is not None:
+            for event in waiting[1]:
+                self._add_event(span, event)
+
+    # ---------------------------------------------------------------- audit events
+
+    def _event(self, event: AuditEvent) -> None:
+        inst = self._inst
+        kind = event.kind
+        attrs = _event_attrs(event.attributes)
+        self._log_audit(event, attrs)
+        if kind is AuditKind.RECONNECT:
+            cause = attrs.get(n.RECONNECT_CAUSE) or attrs.get(n.ERROR_TYPE) or "unknown"
+            inst.reconnects.add(1, {**self._tattrs(event.target), n.RECONNECT_CAUSE: str(cause)})
+        anomaly = n.PONG_ANOMALY_KINDS.get(kind)
+        if anomaly is not None:
+            inst.pong_anomalies.add(1, {**self._tattrs(event.target), n.PONG_ANOMALY: anomaly})
+
+        if event.sequence is None:
+            self._audit_span(event, parent=None)
+            return
+        key = (event.target, event.sequence)
+        held = self._held.get(key)
+        if held is not None:
+            self._add_event(held.span, event)
+        elif key in self._recent:
+            ctx = self._recent[key]
+            if ctx is not None:
+                self._audit_span(event, parent=ctx)
+            # ctx None: the cycle was not sampled; the log line is the record.
+        else:
+            cycle, events = self._pending.get(key, (self._cycle, []))
+            if len(self._pending) >= self.PENDING_MAX and key not in self._pending:
+                self._audit_span(event, parent=None)
+                return
+            events.append(event)
+            self._pending[key] = (cycle, events)
+
+    def _add_event(self, span: trace.Span, event: AuditEvent) -> None:
+        attrs = _event_attrs(event.attributes)
+        span.add_event(n.audit_event_name(event.kind), attrs, timestamp=event.time_wall_ns)
+
+    def _audit_span(self, event: AuditEvent, parent: trace.SpanContext | None) -> None:
+        context = trace.set_span_in_context(trace.NonRecordingSpan(parent)) if parent else None
+        attrs = self._tattrs(event.target)
+        if event.sequence is not None:
+            attrs = {**attrs, n.PROBE_SEQUENCE: event.sequence}
+        span = self._tracer.start_span(
+            n.audit_span_name(event.kind),
+            context=context,
+            kind=SpanKind.INTERNAL,
+            start_time=event.time_wall_ns,
+            attributes=attrs,
+        )
+        self._add_event(span, event)
+        span.end(end_time=event.time_wall_ns)
+
+    def _log_audit(self, event: AuditEvent, attrs: Attrs) -> None:
+        level = logging.WARNING if event.kind in n.WARNING_KINDS else logging.INFO
+        if not _audit_log.isEnabledFor(level):
+            return
+        extra_attrs = dict(attrs)
+        if event.sequence is not None:
+            extra_attrs[n.PROBE_SEQUENCE] = event.sequence
+        _audit_log.log(
+            level,
+            event.kind.name.lower().replace("_", " "),
+            extra={
+                "target": event.target.name,
+                "event": n.audit_event_name(event.kind),
+                "attributes": extra_attrs,
+            },
+        )
+
+    # ---------------------------------------------------------------- lifecycle etc.
+
+    def _lifecycle(self, record: LifecycleRecord) -> None:
+        attrs = {**self._tattrs(record.target), **_event_attrs(record.attributes)}
+        for phase, duration_ns in record.phases:
+            attrs[n.phase_attribute(phase)] = duration_ns / 1e9
+        if record.error_type:
+            attrs[n.ERROR_TYPE] = record.error_type
+        span = self._tracer.start_span(
+            n.lifecycle_span_name(record.step),
+            kind=SpanKind.CLIENT,
+            start_time=record.start_wall_ns,
+            attributes=attrs,
+        )
+        if record.error_type:
+            span.set_status(Status(StatusCode.ERROR, record.error_type))
+        span.end(end_time=max(record.end_wall_ns, record.start_wall_ns))
+        metric_attrs = {**self._tattrs(record.target), n.SETUP_STEP: record.step.value}
+        if record.error_type:
+            metric_attrs[n.ERROR_TYPE] = record.error_type
+        duration = max(record.end_wall_ns - record.start_wall_ns, 0) / 1e9
+        self._inst.setup.record(duration, metric_attrs)
+
+    def _state(self, rec: _StateRec) -> None:
+        previous = self._states.get(rec.target)
+        if previous is rec.state:
+            return
+        attrs = self._tattrs(rec.target)
+        if previous is not None:
+            self._inst.connections.add(-1, {**attrs, n.CONNECTION_STATE: previous.value})
+        self._inst.connections.add(1, {**attrs, n.CONNECTION_STATE: rec.state.value})
+        self._states[rec.target] = rec.state
+
+    def _heartbeat(self, rec: _HeartbeatRec) -> None:
+        self._inst.heartbeats.add(1, self._tattrs(rec.target))
+
+    def _oauth(self, rec: _OAuthRec) -> None:
+        attrs: Attrs = {n.OAUTH_OUTCOME: rec.outcome}
+        if rec.region:
+            attrs[n.REGION] = rec.region
+        self._inst.oauth.record(rec.duration_s, attrs)
+
+    def _refresh(self, rec: _RefreshRec) -> None:
+        attrs: Attrs = {n.OAUTH_OUTCOME: rec.outcome}
+        if rec.region:
+            attrs[n.REGION] = rec.region
+        self._inst.token_refreshes.add(1, attrs)
+
+
+# ------------------------------------------------------------------ the public face
+
+
+class Recorder:
+    """The telemetry sink the agent calls on its probe path.
+
+    Every method appends one record to a bounded queue and returns; none blocks
+    or raises, even when the worker is stopped or the Collector is down. Extra
+    methods beyond :class:`~otel_genesys.core.sink.TelemetrySink`:
+    :meth:`record_loop_lag`, :meth:`record_gc_pause`, :meth:`oauth_request`,
+    :meth:`token_refresh`.
+
+    Counters: reconnects come from ``RECONNECT`` audit events (cause read from
+    the ``genesys.reconnect.cause`` attribute, else ``error.type``); pong
+    anomalies from ``LATE_PONG``/``DUPLICATE_PONG``/``UNSOLICITED_PONG``
+    events; token refreshes only from :meth:`token_refresh` (the
+    ``TOKEN_REFRESH`` audit event is the trail, not the count).
+    """
+
+    def __init__(
+        self,
+        tracer_provider: TracerProvider,
+        meter_provider: MeterProvider,
+        *,
+        span_ratio: float = 1.0,
+        queue_size: int = 65_536,
+        drain_interval_s: float = 0.05,
+        health: ExportHealth | None = None,
+        version: str = "0",
+        wall_clock: Callable[[], int] = time.time_ns,
+        start: bool = True,
+    ) -> None:
+        self.health = health if health is not None else ExportHealth()
+        self._inst = _Instruments(meter_provider, version)
+        tracer = tracer_provider.get_tracer(n.INSTRUMENTATION_SCOPE, version)
+        sampler = SpanSampler(span_ratio)
+        self._mat = _Materializer(tracer, self._inst, sampler, wall_clock=wall_clock)
+        self._worker: OffloadWorker[_Record] = OffloadWorker(
+            self._mat.handle,
+            maxlen=queue_size,
+            interval_s=drain_interval_s,
+            wake_at=max(1, min(1_024, queue_size // 4)),
+        )
+        meter = self._inst.meter
+        meter.create_observable_gauge(
+            n.METRIC_STABILITY, [self._observe_stability], n.UNIT_RATIO,
+            "Share of probes within the latency limit (last value per target and mode)",
+        )  # fmt: skip
+        meter.create_observable_counter(
+            n.METRIC_TELEMETRY_DROPPED, [self._observe_dropped], n.UNIT_RECORD,
+            "Telemetry records dropped because a bounded queue was full",
+        )  # fmt: skip
+        meter.create_observable_counter(
+            n.METRIC_EXPORT_FAILURES, [self._observe_failures], n.UNIT_EXPORT,
+            "Failed export calls per signal",
+        )  # fmt: skip
+        meter.create_observable_counter(
+            n.METRIC_TELEMETRY_ERRORS, [self._observe_errors], n.UNIT_ERROR,
+            "Records the telemetry worker failed to turn into OTel data",
+        )  # fmt: skip
+        if start:
+            self._worker.start()
+
+    # ---------------------------------------------------------------- TelemetrySink
+
+    def outcome(self, outcome: ProbeOutcome) -> None:
+        """Queue one probe outcome (span + metric points happen on the worker)."""
+        self._worker.put(outcome)
+
+    def event(self, event: AuditEvent) -> None:
+        """Queue one audit event (span event or short span, metric, log line)."""
+        self._worker.put(event)
+
+    def lifecycle(self, record: LifecycleRecord) -> None:
+        """Queue one finished set-up step (its own short span, set-up duration metric)."""
+        self._worker.put(record)
+
+    def state(self, target: TargetInfo, state: ConnectionState) -> None:
+        """Queue a connection state change (``genesys.websocket.connections``)."""
+        self._worker.put(_StateRec(target, state))
+
+    def heartbeat(self, target: TargetInfo) -> None:
+        """Queue one server heartbeat (``genesys.websocket.heartbeats``)."""
+        self._worker.put(_HeartbeatRec(target))
+
+    # ---------------------------------------------------------------- extras
+
+    def record_loop_lag(self, seconds: float) -> None:
+        """Queue one event-loop lag sample (``genesys.agent.loop.lag``)."""
+        self._worker.put(_LoopLagRec(seconds))
+
+    def record_gc_pause(self, seconds: float) -> None:
+        """Queue one GC pause (``genesys.agent.gc.pause``)."""
+        self._worker.put(_GcPauseRec(seconds))
+
+    def oauth_request(self, duration_s: float, outcome: str, *, region: str | None = None) -> None:
+        """Queue one OAuth token request; ``outcome`` is ``ok`` or an ``error.type``."""
+        self._worker.put(_OAuthRec(duration_s, outcome, region))
+
+    def token_refresh(self, outcome: str = "ok", *, region: str | None = None) -> None:
+        """Count one token refresh (``genesys.oauth.token.refreshes``)."""
+        self._worker.put(_RefreshRec(outcome, region))
+
+    # ---------------------------------------------------------------- control
+
+    @property
+    def dropped(self) -> int:
+        """Records dropped because the hand-off queue was full (or after close)."""
+        return self._worker.dropped
+
+    @property
+    def errors(self) -> int:
+        """Records or batches the worker failed to process."""
+        return self._worker.errors + self._mat.errors
+
+    @property
+    def queued(self) -> int:
+        """Records waiting for the worker right now."""
+        return len(self._worker)
+
+    @property
+    def worker_alive(self) -> bool:
+        return self._worker.alive
+
+    def flush(self, timeout_s: float = 5.0) -> bool:
+        """Process everything queued so far and end every held span."""
+        self._worker.put(_FLUSH)
+        return self._worker.flush(timeout_s)
+
+    def close(self, timeout_s: float = 5.0) -> bool:
+        """Drain, end held spans and stop the worker. Later sink calls are dropped, counted."""
+        self._worker.put(_FLUSH)
+        return self._worker.stop(timeout_s)
+
+    # ---------------------------------------------------------------- observable callbacks
+
+    def _observe_stability(self, _options: CallbackOptions) -> Iterable[Observation]:
+        with self._mat.stability_lock:
+            items = list(self._mat.stability.items())
+        out: list[Observation] = []
+        for (target, mode), (window, lifetime) in items:
+            base = self._mat._mattrs(target, mode)
+            out.append(Observation(window, {**base, n.STABILITY_SCOPE: "window"}))
+            out.append(Observation(lifetime, {**base, n.STABILITY_SCOPE: "lifetime"}))
+        return out
+
+    def _observe_dropped(self, _options: CallbackOptions) -> Iterable[Observation]:
+        return [
+            Observation(self._worker.dropped, {n.TELEMETRY_QUEUE: "recorder"}),
+            Observation(self.health.spans_dropped, {n.TELEMETRY_QUEUE: "spans"}),
+        ]
+
+    def _observe_failures(self, _options: CallbackOptions) -> Iterable[Observation]:
+        h = self.health
+        return [
+            Observation(h.span_export_failures, {n.TELEMETRY_SIGNAL: "traces"}),
+            Observation(h.metric_export_failures, {n.TELEMETRY_SIGNAL: "metrics"}),
+            Observation(h.log_export_failures, {n.TELEMETRY_SIGNAL: "logs"}),
+        ]
+
+    def _observe_errors(self, _options: CallbackOptions) -> Iterable[Observation]:
+        return [Observation(self.errors)]

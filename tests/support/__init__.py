@@ -1,0 +1,1 @@
+"""Reusable test helpers (OTLP receiver, fixtures) shared by the test packages."""
