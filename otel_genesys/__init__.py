@@ -29,7 +29,26 @@ from otel_genesys.secret import Secret
 
 __version__ = "0.1.0"
 
+_LAZY = {
+    "Agent": ("otel_genesys.agent.supervisor", "Agent"),
+    "load_config": ("otel_genesys.config", "load_config"),
+    "setup_telemetry": ("otel_genesys.telemetry", "setup_telemetry"),
+    "TelemetrySettings": ("otel_genesys.telemetry", "TelemetrySettings"),
+}
+
+
+def __getattr__(name: str) -> object:
+    # The agent, config and telemetry pull in aiohttp, dynaconf and the OTel SDK;
+    # import them only when asked so `import otel_genesys` stays light.
+    if name in _LAZY:
+        import importlib
+
+        module, attr = _LAZY[name]
+        return getattr(importlib.import_module(module), attr)
+    raise AttributeError(f"module 'otel_genesys' has no attribute {name!r}")
+
 __all__ = [
+    "Agent",
     "AuditEvent",
     "AuditKind",
     "AuthError",
@@ -53,5 +72,8 @@ __all__ = [
     "Secret",
     "TargetInfo",
     "TargetKind",
+    "TelemetrySettings",
     "__version__",
+    "load_config",
+    "setup_telemetry",
 ]

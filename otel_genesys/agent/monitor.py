@@ -46,7 +46,7 @@ from otel_genesys.core.probe import PongKind, ProbeSession, ProbeSettings, Sessi
 from otel_genesys.core.scheduler import DriftScheduler, DriftSettings
 from otel_genesys.core.sink import TelemetrySink
 from otel_genesys.core.stall import StallLog
-from otel_genesys.errors import ConnectionLostError, HandshakeError, OtelGenesysError
+from otel_genesys.errors import ConnectionLostError, HandshakeError
 from otel_genesys.genesys.channels import Channel, ChannelsClient
 from otel_genesys.genesys.oauth import Token, TokenProvider
 from otel_genesys.genesys.protocol import PING_TEXT, InboundKind
@@ -190,6 +190,7 @@ class ConnectionMonitor:
         self._rollover_cause: str | None = None
         self._next_rollover_try_ns = 0
         self._token_generation: int | None = None
+        self._refreshed = False
         self._tasks: set[asyncio.Task[None]] = set()
         self.stopped = asyncio.Event()
 
@@ -254,11 +255,12 @@ class ConnectionMonitor:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                await self._after_failure(classify(exc), exc)
+                await self._after_failure(classify(exc))
                 continue
             self._link = link
             self.status.connected_since_ns = link.opened_ns
             self.status.last_error = None
+            self._refreshed = False
             self._set_state(ConnectionState.CONNECTED)
             failure = await self._drive()
             connected_for = self._clock() - (self.status.connected_since_ns or 0)
@@ -271,22 +273,23 @@ class ConnectionMonitor:
                 AuditKind.CONNECTION_LOST,
                 (("cause", failure.cause), ("message", failure.message)),
             )
-            await self._after_failure(failure, None)
+            await self._after_failure(failure)
 
-    async def _after_failure(self, failure: Failure, exc: BaseException | None) -> None:
+    async def _after_failure(self, failure: Failure) -> None:
         """Record a failure and sleep the backoff it calls for."""
         st = self.status
         st.reconnects += 1
         st.failures_by_cause[failure.cause] = st.failures_by_cause.get(failure.cause, 0) + 1
         st.last_error = failure.message
-        if failure.refresh_token and self._tokens is not None and isinstance(exc, OtelGenesysError):
-            # A 401 on the handshake or channel: one forced refresh, then retry at once.
+        if failure.refresh_token and self._tokens is not None and not self._refreshed:
+            # A 401 on the handshake or channel (or a policy close): the token may be
+            # stale. One forced refresh, then retry at once; after that, back off.
+            self._refreshed = True
             with contextlib.suppress(Exception):
                 stale = self._token_generation
                 await self._tokens.refresh(reason=failure.cause, stale_generation=stale)
-                if st.failures_by_cause[failure.cause] <= 1:
-                    self._event(AuditKind.RECONNECT, self._reconnect_attrs(failure, 0))
-                    return
+                self._event(AuditKind.RECONNECT, self._reconnect_attrs(failure, 0))
+                return
         if failure.needs_operator:
             self._set_state(ConnectionState.FAILED)
             delay_ns = self.monitor.operator_retry_ns
@@ -624,6 +627,8 @@ class ConnectionMonitor:
 
     async def _prepare_standby(self, cause: str) -> None:
         try:
+            if cause == "token_revoked" and self._tokens is not None:
+                await self._tokens.refresh(reason=cause, stale_generation=self._token_generation)
             standby = await self._open_link()
         except Exception as exc:
             failure = classify(exc)

@@ -202,3 +202,19 @@ async def test_invalid_credentials_need_an_operator_and_do_not_spin() -> None:
     assert agent.monitors[0].status.failures_by_cause == {"invalid_client": 1}
     assert "wrong-secret" not in repr(sink.events)
     assert not sink.outcomes
+
+
+async def test_handshake_401_refreshes_the_token_once_then_backs_off() -> None:
+    async with Emulator() as emu:
+        emu.faults.set_global(FaultSpec(handshake_status=401))
+        sink = Collector()
+        agent = Agent([notification_target(emu)], sink=sink)
+        await agent.start()
+        await wait_until(lambda: agent.monitors[0].status.reconnects >= 5)
+        issued_while_refused = emu.counters.tokens_issued
+        emu.faults.clear()
+        await wait_until(lambda: len(sink.by(outcome=Outcome.OK)) >= 2)
+        await agent.stop()
+    assert issued_while_refused == 2  # the first token, and one forced refresh
+    assert agent.monitors[0].status.failures_by_cause["http_401"] >= 5
+    assert_each_ping_settled_once(sink, agent)
