@@ -96,6 +96,13 @@ class Agent:
         self.stall.start()
         tokens = self._token_cache(self._session)
         for target in self.targets:
+            if not target.monitor.verify_tls:
+                log.warning(
+                    "%s: TLS certificate verification is OFF (verify_tls = false); "
+                    "the connection can be intercepted",
+                    target.name,
+                    extra={"target": target.name},
+                )
             provider = None
             if isinstance(target, NotificationTarget):
                 endpoints = endpoints_for(target.region, target.base_url)
