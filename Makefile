@@ -17,9 +17,10 @@ $(STAMP): pyproject.toml | $(BIN)/python
 
 install: $(STAMP)
 
-## run: start the agent (embedded emulator when no credentials are configured)
+## run: start the agent (embedded emulator when no credentials are configured);
+##      the live table on a terminal, one line per probe otherwise
 run: $(STAMP)
-	$(BIN)/otel-genesys run $(ARGS)
+	@if [ -t 1 ]; then $(BIN)/otel-genesys run --live $(ARGS); else $(BIN)/otel-genesys run $(ARGS); fi
 
 ## test: install, lint, type-check, run the test suite
 test: lint typecheck pytest

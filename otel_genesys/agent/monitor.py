@@ -186,6 +186,10 @@ class ConnectionMonitor:
             )
         self._link: Link | None = None
         self._standby: Link | None = None
+        self.phase_ns = 0
+        """Delay of the first probe after each connect. The agent staggers its targets
+        across one interval so thousands of sockets do not ping in the same instant
+        (a burst delays every pong behind it and the agent reports its own queue)."""
         self._rollover_task: asyncio.Task[None] | None = None
         self._rollover_cause: str | None = None
         self._next_rollover_try_ns = 0
@@ -260,10 +264,14 @@ class ConnectionMonitor:
             self._link = link
             self.status.connected_since_ns = link.opened_ns
             self.status.last_error = None
-            self._refreshed = False
             self._set_state(ConnectionState.CONNECTED)
             failure = await self._drive()
             connected_for = self._clock() - (self.status.connected_since_ns or 0)
+            if connected_for >= self.monitor.interval_ns:
+                # The token held for a probe interval: a later 401/1008 may refresh again.
+                # (Re-arming at connect let a server that closes 1008 at once drive a
+                # refresh + reconnect loop with no backoff.)
+                self._refreshed = False
             self.status.connected_since_ns = None
             self._abort_all()
             await self._close_links()
@@ -426,7 +434,9 @@ class ConnectionMonitor:
                 autoping=False,  # we own pings and pongs: aiohttp would swallow the pongs
                 autoclose=True,
                 heartbeat=None,
-                max_msg_size=self.monitor.max_message_bytes,
+                # aiohttp refuses a message of exactly max_msg_size; the setting is
+                # the largest message accepted.
+                max_msg_size=self.monitor.max_message_bytes + 1,
                 headers=headers,
                 ssl=self._ssl(),
                 timeout=aiohttp.ClientWSTimeout(ws_receive=None, ws_close=5.0),
@@ -546,7 +556,7 @@ class ConnectionMonitor:
         drift = monitor.drift
         scheduler = DriftScheduler(
             monitor.interval_ns,
-            clock(),
+            clock() + self.phase_ns,
             DriftSettings(drift.enabled, drift.max_drift_ns, drift.adjust_factor),
         )
         sessions = tuple(self.sessions.values())

@@ -21,7 +21,7 @@ import aiohttp
 
 from otel_genesys.agent.monitor import ConnectionMonitor, Target
 from otel_genesys.agent.stall import StallWatch
-from otel_genesys.config import NotificationTarget
+from otel_genesys.config import MonitorConfig, NotificationTarget
 from otel_genesys.core.events import AuditEvent, ConnectionState, LifecycleRecord
 from otel_genesys.core.outcome import ProbeOutcome, TargetInfo
 from otel_genesys.core.sink import FanoutSink, NullSink, TelemetrySink
@@ -94,7 +94,7 @@ class Agent:
         connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300)
         self._session = aiohttp.ClientSession(connector=connector)
         self.stall.start()
-        tokens = self._token_cache(self._session)
+        caches: dict[tuple[bool, float, int], TokenCache] = {}
         for target in self.targets:
             if not target.monitor.verify_tls:
                 log.warning(
@@ -106,9 +106,16 @@ class Agent:
             provider = None
             if isinstance(target, NotificationTarget):
                 endpoints = endpoints_for(target.region, target.base_url)
-                provider = tokens.provider(
+                m = target.monitor
+                # One cache per token setting, never the first target's for all: a target
+                # with verify_tls = false must not send another target's secret unverified.
+                key = (m.verify_tls, m.token_refresh_ratio, m.token_max_age_ns)
+                if key not in caches:
+                    caches[key] = self._token_cache(self._session, m)
+                provider = caches[key].provider(
                     endpoints.token_url, target.oauth.client_id, target.oauth.client_secret
                 )
+            m_interval = target.monitor.interval_ns
             monitor = ConnectionMonitor(
                 target,
                 session=self._session,
@@ -116,20 +123,19 @@ class Agent:
                 tokens=provider,
                 stalls=self.stall.log,
             )
+            # Evenly staggered first probes: target i of N starts i/N of an interval late.
+            monitor.phase_ns = len(self.monitors) * m_interval // len(self.targets)
             self.monitors.append(monitor)
             self._tasks.append(
                 asyncio.create_task(monitor.run(), name=f"otel-genesys-monitor-{target.name}")
             )
 
-    def _token_cache(self, session: aiohttp.ClientSession) -> TokenCache:
-        defaults = next(
-            (t.monitor for t in self.targets if isinstance(t, NotificationTarget)), None
-        )
-        kwargs: dict[str, Any] = {}
-        if defaults is not None:
-            kwargs["refresh_ratio"] = defaults.token_refresh_ratio
-            kwargs["max_age_s"] = defaults.token_max_age_ns / 1e9
-            kwargs["ssl"] = defaults.verify_tls
+    def _token_cache(self, session: aiohttp.ClientSession, monitor: MonitorConfig) -> TokenCache:
+        kwargs: dict[str, Any] = {
+            "refresh_ratio": monitor.token_refresh_ratio,
+            "max_age_s": monitor.token_max_age_ns / 1e9,
+            "ssl": monitor.verify_tls,
+        }
         if self._on_oauth_request is not None:
             kwargs["on_request"] = self._on_oauth_request
         return TokenCache(session, **kwargs)

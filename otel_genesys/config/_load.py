@@ -15,6 +15,7 @@ import difflib
 import logging
 import os
 import re
+import socket
 import stat
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields, replace
@@ -37,6 +38,7 @@ from otel_genesys.config._model import (
     Target,
     TelemetryConfig,
 )
+from otel_genesys.core.sharding import ordinal_from_hostname
 from otel_genesys.config._spec import Invalid, Spec, kind_of, spec_of
 from otel_genesys.core.outcome import ProbeMode
 from otel_genesys.errors import ConfigError
@@ -592,7 +594,11 @@ def _parse_headers(raw: object, loc: _Loc, out: _Problems) -> tuple[tuple[str, s
 
 
 def _build_agent(
-    raw: Mapping[str, Any], provenance: _Provenance, sources: tuple[str, ...], out: _Problems
+    raw: Mapping[str, Any],
+    provenance: _Provenance,
+    sources: tuple[str, ...],
+    out: _Problems,
+    hostname: str | None = None,
 ) -> AgentConfig:
     monitor_keys = list(_keys_of(MonitorConfig))
     for key in raw:
@@ -618,6 +624,18 @@ def _build_agent(
         sections[key] = _build_section(base, raw.get(key, {}), _Loc(key, (key,)), out)
     sharding: _Built = sections["sharding"]
     shard: ShardingConfig = sharding.value
+    if not sharding.bad and shard.shard_count > 1 and "shard_index" not in sharding.given:
+        # No explicit index: a StatefulSet pod takes its ordinal from its host name.
+        ordinal = None if hostname is None else ordinal_from_hostname(hostname)
+        if ordinal is None:
+            out.add(
+                _Loc("sharding.shard_index", ("sharding", "shard_index")),
+                f"shard_count is {shard.shard_count} but shard_index is not set and the host "
+                f"name {hostname!r} ends in no '-<ordinal>' (as StatefulSet pods do): set "
+                "sharding.shard_index or OTEL_GENESYS_SHARDING__SHARD_INDEX",
+            )
+        else:
+            shard = replace(shard, shard_index=ordinal)
     if not sharding.bad and shard.shard_count >= 1 and shard.shard_index >= shard.shard_count:
         out.add(
             _Loc("sharding.shard_index", ("sharding", "shard_index")),
@@ -836,7 +854,8 @@ def load_config(
     out = _Problems(provenance)
     raw, loaded = _load_raw(files, environ, out, provenance)
     _warn_loose_permissions(loaded, provenance)
-    config = _build_agent(raw, provenance, loaded, out)
+    hostname = environ.get("HOSTNAME") or (socket.gethostname() if env is None else None)
+    config = _build_agent(raw, provenance, loaded, out, hostname)
     out.raise_if_any()
     return config
 

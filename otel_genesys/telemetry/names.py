@@ -114,6 +114,8 @@ THRESHOLD_NAME: Final = "genesys.threshold.name"
 """``latency``, ``jitter`` or ``timeout`` (breach metric)."""
 THRESHOLD_BREACHED: Final = "genesys.threshold.breached"
 """Names of the thresholds this probe breached (span, string array)."""
+EVENT_CAUSE: Final = "cause"
+"""The short attribute the agent puts on reconnect/rollover audit events: why it happened."""
 RECONNECT_CAUSE: Final = "genesys.reconnect.cause"
 """Why a connection was re-established (metric). Read from the RECONNECT audit
 event's attribute of the same key, falling back to its ``error.type``."""
@@ -253,3 +255,21 @@ WARNING_KINDS: Final[frozenset[AuditKind]] = frozenset(
     }
 )
 """Audit kinds logged at WARNING; every other kind is INFO."""
+
+# =========================================================================== instrumentation
+# Names added by the auto-instrumentation hook (otel_genesys.instrumentation). Probe
+# spans and RTT metrics of instrumented connections reuse the names above; only what
+# has no counterpart in the agent lives here.
+
+INSTRUMENTATION_LIBRARY: Final = "genesys.instrumentation.library"
+"""Which hook produced a point: ``aiohttp``, ``websockets`` or ``audiohook`` (metric)."""
+
+METRIC_AUDIOHOOK_RTT: Final = "genesys.websocket.audiohook.rtt"
+"""Histogram, s: the round trip Genesys reports in each AudioHook ping (``parameters.rtt``)."""
+METRIC_AUDIOHOOK_TURNAROUND: Final = "genesys.websocket.audiohook.turnaround"
+"""Histogram, s: an AudioHook server's own time from receiving a ping to sending its pong."""
+METRIC_AUDIOHOOK_INVALID_RTT: Final = "genesys.websocket.audiohook.invalid_rtt"
+"""Counter, {ping}: AudioHook pings whose ``parameters.rtt`` is not an ISO-8601 duration."""
+METRIC_INSTRUMENTATION_ERRORS: Final = "genesys.agent.instrumentation.errors"
+"""Observable counter, {error}: failures inside the instrumentation's own wrappers
+(counted and swallowed: the instrumented application never sees them)."""

@@ -423,7 +423,12 @@ class _Materializer:
         attrs = _event_attrs(event.attributes)
         self._log_audit(event, attrs)
         if kind is AuditKind.RECONNECT:
-            cause = attrs.get(n.RECONNECT_CAUSE) or attrs.get(n.ERROR_TYPE) or "unknown"
+            cause = (
+                attrs.get(n.RECONNECT_CAUSE)
+                or attrs.get(n.EVENT_CAUSE)
+                or attrs.get(n.ERROR_TYPE)
+                or "unknown"
+            )
             inst.reconnects.add(1, {**self._tattrs(event.target), n.RECONNECT_CAUSE: str(cause)})
         anomaly = n.PONG_ANOMALY_KINDS.get(kind)
         if anomaly is not None:
@@ -547,7 +552,8 @@ class Recorder:
     :meth:`token_refresh`.
 
     Counters: reconnects come from ``RECONNECT`` audit events (cause read from
-    the ``genesys.reconnect.cause`` attribute, else ``error.type``); pong
+    the ``genesys.reconnect.cause`` attribute, else ``cause`` as the agent emits it,
+    else ``error.type``); pong
     anomalies from ``LATE_PONG``/``DUPLICATE_PONG``/``UNSOLICITED_PONG``
     events; token refreshes only from :meth:`token_refresh` (the
     ``TOKEN_REFRESH`` audit event is the trail, not the count).

@@ -24,7 +24,7 @@ import os
 import threading
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import IO, Any, Literal
 
@@ -268,6 +268,7 @@ def setup_telemetry(
     span_exporter: SpanExporter | None = None,
     metric_exporter: MetricExporter | None = None,
     metric_reader: MetricReader | None = None,
+    extra_metric_readers: Sequence[MetricReader] = (),
     log_exporter: LogRecordExporter | None = None,
     console_stream: IO[str] | None = None,
 ) -> Telemetry:
@@ -275,7 +276,9 @@ def setup_telemetry(
 
     The ``span_exporter``/``metric_exporter``/``metric_reader``/``log_exporter``
     arguments replace the configured choice for that signal (tests pass
-    in-memory ones). ``console_stream`` defaults to stderr.
+    in-memory ones). ``extra_metric_readers`` are added alongside whatever
+    reader the settings chose (e.g. a Prometheus pull reader next to OTLP).
+    ``console_stream`` defaults to stderr.
 
     >>> t = setup_telemetry(TelemetrySettings(exporter="none"))
     >>> t.recorder.heartbeat  # doctest: +ELLIPSIS
@@ -332,6 +335,7 @@ def setup_telemetry(
                     export_timeout_millis=min(interval_ms, timeout_s * 1000),
                 )
             )
+    readers.extend(extra_metric_readers)
     meter_provider = MeterProvider(
         resource=resource, metric_readers=readers, shutdown_on_exit=False
     )

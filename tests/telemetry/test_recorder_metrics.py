@@ -138,6 +138,8 @@ def test_audit_driven_counters(memory_telemetry: MemoryTelemetry) -> None:
     )
     rec.event(make_event(AuditKind.RECONNECT, attributes=(("error.type", "connection_lost"),)))
     rec.event(make_event(AuditKind.RECONNECT))
+    # the agent's own reconnect events carry the short ``cause`` key
+    rec.event(make_event(AuditKind.RECONNECT, attributes=(("cause", "close_1006"), ("attempt", 2))))
     rec.event(make_event(AuditKind.LATE_PONG, sequence=3))
     rec.event(make_event(AuditKind.DUPLICATE_PONG))
     rec.event(make_event(AuditKind.UNSOLICITED_PONG))
@@ -145,7 +147,7 @@ def test_audit_driven_counters(memory_telemetry: MemoryTelemetry) -> None:
     m = _metrics(memory_telemetry)
     reconnects = m["genesys.websocket.reconnects"]
     assert reconnects.unit == "{reconnect}"
-    for cause in ("socket_closing", "connection_lost", "unknown"):
+    for cause in ("socket_closing", "connection_lost", "unknown", "close_1006"):
         assert point_with(reconnects, genesys__reconnect__cause=cause).value == 1
     anomalies = m["genesys.websocket.pong.anomalies"]
     assert anomalies.unit == "{pong}"
