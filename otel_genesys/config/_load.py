@@ -38,9 +38,9 @@ from otel_genesys.config._model import (
     Target,
     TelemetryConfig,
 )
-from otel_genesys.core.sharding import ordinal_from_hostname
 from otel_genesys.config._spec import Invalid, Spec, kind_of, spec_of
 from otel_genesys.core.outcome import ProbeMode
+from otel_genesys.core.sharding import ordinal_from_hostname
 from otel_genesys.errors import ConfigError
 from otel_genesys.genesys.regions import DOMAINS, REGIONS, resolve_region
 from otel_genesys.secret import Secret

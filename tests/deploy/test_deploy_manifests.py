@@ -11,8 +11,8 @@ import pytest
 import yaml
 from deploy_helpers import DEPLOY, EXAMPLES, ROOT, kubernetes_objects
 
-from otel_genesys.core.sharding import ordinal_from_hostname, select_shard
 from otel_genesys.config import HealthConfig, NotificationTarget, load_config
+from otel_genesys.core.sharding import ordinal_from_hostname, select_shard
 
 OBJECTS = kubernetes_objects()
 HEALTH_PORT = HealthConfig().port

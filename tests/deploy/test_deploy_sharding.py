@@ -9,13 +9,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from otel_genesys.config import GenericTarget
 from otel_genesys.core.sharding import (
     ordinal_from_hostname,
     owner_shard,
     select_shard,
     shard_weight,
 )
-from otel_genesys.config import GenericTarget
 
 
 @dataclass(frozen=True)

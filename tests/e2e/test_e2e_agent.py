@@ -58,10 +58,10 @@ async def test_rtt_matches_injected_delay(mode: ProbeMode) -> None:
     """RTT through the agent = injected delay + loopback floor, within stated bounds.
 
     The floor is measured in the same run with no delay. Tolerances: median
-    error under 1 ms; p90 under 2.5 ms plus the no-delay run's own p90 − p50
+    error under 1 ms; p90 under 2.5 ms plus the no-delay run's own p90 - p50
     spread (a delayed pong also waits for the server's timer wake-up, which a
-    loaded machine delays by a further millisecond or more). The emulator schedules each delayed pong
-    with the event loop's timer, which the selector rounds up to whole
+    loaded machine delays by a further millisecond or more). The emulator
+    schedules each delayed pong with the event loop's timer, which the selector rounds up to whole
     milliseconds, so the server itself adds 0 to 1 ms (docs/emulator.md measures
     0.4 to 0.9 ms with an independent client); CI also shares two cores with other
     work. A tighter bound here would test the machine, not the agent; the
