@@ -58,9 +58,11 @@ async def test_rtt_matches_injected_delay(mode: ProbeMode) -> None:
     """RTT through the agent = injected delay + loopback floor, within stated bounds.
 
     The floor is measured in the same run with no delay. Tolerances: median
-    error under 1 ms; p90 under 2.5 ms plus the no-delay run's own p90 - p50
-    spread (a delayed pong also waits for the server's timer wake-up, which a
-    loaded machine delays by a further millisecond or more). The emulator
+    error under 1 ms; p90 under 5 ms (a quarter of the delay: counting the
+    delay twice or timing from the schedule slot would fail it) plus the
+    no-delay run's own p90 - p50 spread. A delayed pong also waits for the
+    server's timer wake-up, which a loaded machine delays by milliseconds;
+    bench/ measures the tail on a quiet machine. The emulator
     schedules each delayed pong with the event loop's timer, which the selector rounds up to whole
     milliseconds, so the server itself adds 0 to 1 ms (docs/emulator.md measures
     0.4 to 0.9 ms with an independent client); CI also shares two cores with other
@@ -91,7 +93,7 @@ async def test_rtt_matches_injected_delay(mode: ProbeMode) -> None:
     floor_spread = floor_sorted[int(0.9 * len(floor_sorted))] - floor_ms
     assert errors[0] > -0.5, errors  # a pong can never beat its injected delay
     assert abs(p50) < 1.0, errors
-    assert p90 < 2.5 + floor_spread, (errors, floor_sorted)
+    assert p90 < 5.0 + floor_spread, (errors, floor_sorted)
 
 
 async def test_socket_closing_rolls_over_without_a_gap() -> None:

@@ -60,8 +60,10 @@ async def test_blocked_loop_flags_the_sample_degraded_with_the_right_lag() -> No
     hit = next(o for o in sink.outcomes if o.sequence == sink.disturbed_seq)
     assert hit.outcome is Outcome.OK
     assert hit.confidence is Confidence.DEGRADED
-    # The ticker sees the 50 ms block (less its 1 ms timer slack), clipped to the window.
-    assert 35e6 <= hit.loop_lag_ns <= 75e6, hit.loop_lag_ns
+    # The ticker sees the 50 ms block (less its timer slack), clipped to the ping's
+    # window; on a loaded machine the ping may leave late, so the block can start
+    # before it: at least half the block always overlaps, and never more than it.
+    assert 25e6 <= hit.loop_lag_ns <= 75e6, hit.loop_lag_ns
     others = [o for o in sink.by(outcome=Outcome.OK) if o.sequence != sink.disturbed_seq]
     trusted = [o for o in others if o.confidence is Confidence.TRUSTED]
     assert len(trusted) >= 0.8 * len(others), [o.loop_lag_ns for o in others]

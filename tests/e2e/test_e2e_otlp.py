@@ -143,7 +143,9 @@ async def test_collector_down_mid_run_keeps_probing_on_schedule(
     assert len(after) >= 12
     assert all(o.outcome is Outcome.OK for o in after[:-1])
     lateness_ms = sorted(o.lateness_ns / 1e6 for o in after)
-    assert lateness_ms[int(0.9 * (len(lateness_ms) - 1))] < 20.0, lateness_ms
+    # An export path that blocked the loop would show the exporter's retry and
+    # timeout scale (seconds); 50 ms leaves room for a loaded two-core machine.
+    assert lateness_ms[int(0.9 * (len(lateness_ms) - 1))] < 50.0, lateness_ms
     # ... and the failed exports were counted, not silently lost.
     health = telemetry.health
     assert health.span_export_failures + health.metric_export_failures >= 1
