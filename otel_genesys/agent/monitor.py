@@ -31,6 +31,7 @@ import aiohttp
 from yarl import URL
 
 from otel_genesys.agent.failures import Failure, classify, classify_close
+from otel_genesys.agent.handshake_trace import timing_phases
 from otel_genesys.config import GenericTarget, MonitorConfig, NotificationTarget
 from otel_genesys.core.backoff import Backoff
 from otel_genesys.core.events import (
@@ -427,33 +428,36 @@ class ConnectionMonitor:
         self, url: str, headers: dict[str, str]
     ) -> aiohttp.ClientWebSocketResponse:
         start = time.time_ns()
-        t0 = self._clock()
-        try:
-            ws = await self._session.ws_connect(
-                url,
-                autoping=False,  # we own pings and pongs: aiohttp would swallow the pongs
-                autoclose=True,
-                heartbeat=None,
-                # aiohttp refuses a message of exactly max_msg_size; the setting is
-                # the largest message accepted.
-                max_msg_size=self.monitor.max_message_bytes + 1,
-                headers=headers,
-                ssl=self._ssl(),
-                timeout=aiohttp.ClientWSTimeout(ws_receive=None, ws_close=5.0),
-            )
-        except aiohttp.WSServerHandshakeError as exc:
-            self._lifecycle(LifecycleStep.HANDSHAKE, start, f"http_{exc.status}")
-            if exc.status in (401, 403):
-                raise HandshakeError(
-                    f"WebSocket handshake refused with {exc.status}", status=exc.status
-                ) from None
-            raise
-        except Exception as exc:
-            self._lifecycle(LifecycleStep.HANDSHAKE, start, classify(exc).cause)
-            raise
-        self._lifecycle(
-            LifecycleStep.HANDSHAKE, start, None, phases=(("upgrade", self._clock() - t0),)
-        )
+        with timing_phases(self._clock) as timer:
+            try:
+                ws = await self._session.ws_connect(
+                    url,
+                    autoping=False,  # we own pings and pongs: aiohttp would swallow the pongs
+                    autoclose=True,
+                    heartbeat=None,
+                    # aiohttp refuses a message of exactly max_msg_size; the setting is
+                    # the largest message accepted.
+                    max_msg_size=self.monitor.max_message_bytes + 1,
+                    headers=headers,
+                    ssl=self._ssl(),
+                    timeout=aiohttp.ClientWSTimeout(ws_receive=None, ws_close=5.0),
+                )
+            except aiohttp.WSServerHandshakeError as exc:
+                self._lifecycle(
+                    LifecycleStep.HANDSHAKE, start, f"http_{exc.status}", phases=timer.phases()
+                )
+                if exc.status in (401, 403):
+                    raise HandshakeError(
+                        f"WebSocket handshake refused with {exc.status}", status=exc.status
+                    ) from None
+                raise
+            except Exception as exc:
+                self._lifecycle(
+                    LifecycleStep.HANDSHAKE, start, classify(exc).cause, phases=timer.phases()
+                )
+                raise
+            timer.stop()
+        self._lifecycle(LifecycleStep.HANDSHAKE, start, None, phases=timer.phases())
         return ws
 
     # ------------------------------------------------------------------ reading

@@ -19,6 +19,7 @@ from typing import Any
 
 import aiohttp
 
+from otel_genesys.agent.handshake_trace import handshake_trace_config
 from otel_genesys.agent.monitor import ConnectionMonitor, Target
 from otel_genesys.agent.stall import StallWatch
 from otel_genesys.config import MonitorConfig, NotificationTarget
@@ -92,7 +93,9 @@ class Agent:
             return
         self.started_ns = time.perf_counter_ns()
         connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300)
-        self._session = aiohttp.ClientSession(connector=connector)
+        self._session = aiohttp.ClientSession(
+            connector=connector, trace_configs=[handshake_trace_config()]
+        )
         self.stall.start()
         caches: dict[tuple[bool, float, int], TokenCache] = {}
         for target in self.targets:
