@@ -15,11 +15,15 @@ Per-target counters (``EmulatorCounters.channel(key)``) roll up into
 - ``pongs_blackholed``: pings swallowed by ``blackhole``.
 - ``closes_by_code``: close frames the server sent, by code;
   ``client_closes_by_code``: close frames the client sent, by code.
+- ``delay_overshoots`` (global only): for the last 10,000 delayed pongs, how
+  much later than requested each left (s): the server's own timer error, which
+  a client measuring "RTT = delay + floor" must not be blamed for. The snapshot
+  gives its count, p50, p99 and max in ms.
 """
 
 from __future__ import annotations
 
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from typing import Any
 
 _SOCKET_FIELDS = (
@@ -54,12 +58,19 @@ _SERVICE_FIELDS = (
 )
 
 _MAX_TARGETS = 50_000
+_MAX_OVERSHOOTS = 10_000
 
 
 class SocketCounters:
     """Counters for one target (or, as ``EmulatorCounters.total``, for all)."""
 
-    __slots__ = (*_SOCKET_FIELDS, "_parent", "client_closes_by_code", "closes_by_code")
+    __slots__ = (
+        *_SOCKET_FIELDS,
+        "_parent",
+        "client_closes_by_code",
+        "closes_by_code",
+        "delay_overshoots",
+    )
 
     pings_json: int
     pings_control: int
@@ -81,6 +92,7 @@ class SocketCounters:
         self._parent = parent
         self.closes_by_code: dict[int, int] = {}
         self.client_closes_by_code: dict[int, int] = {}
+        self.delay_overshoots: deque[float] = deque(maxlen=_MAX_OVERSHOOTS)
         self.zero()
 
     def zero(self) -> None:
@@ -91,12 +103,20 @@ class SocketCounters:
         self.connections_open = open_now
         self.closes_by_code.clear()
         self.client_closes_by_code.clear()
+        self.delay_overshoots.clear()
 
     def add(self, name: str, n: int = 1) -> None:
         """Bump ``name`` by ``n`` here and in the roll-up."""
         setattr(self, name, getattr(self, name) + n)
         if self._parent is not None:
             self._parent.add(name, n)
+
+    def delay_overshoot(self, seconds: float) -> None:
+        """A delayed pong left ``seconds`` after its target time (kept in the roll-up)."""
+        if self._parent is not None:
+            self._parent.delay_overshoot(seconds)
+        else:
+            self.delay_overshoots.append(seconds)
 
     def close_sent(self, code: int) -> None:
         """The server sent a close frame with ``code``."""
@@ -117,7 +137,20 @@ class SocketCounters:
         out["client_closes_by_code"] = {
             str(k): v for k, v in sorted(self.client_closes_by_code.items())
         }
+        if self._parent is None:
+            out["delay_overshoot_ms"] = _summary_ms(self.delay_overshoots)
         return out
+
+
+def _summary_ms(values: deque[float]) -> dict[str, float | int | None]:
+    ordered = sorted(values)
+    if not ordered:
+        return {"count": 0, "p50": None, "p99": None, "max": None}
+
+    def at(q: float) -> float:
+        return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1e3, 4)
+
+    return {"count": len(ordered), "p50": at(0.5), "p99": at(0.99), "max": at(1.0)}
 
 
 class EmulatorCounters:

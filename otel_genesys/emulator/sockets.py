@@ -163,11 +163,13 @@ class SocketConn:
         self.counters.add("pongs_delayed")
         # The target time is anchored on the receive timestamp, not on "now",
         # so the time spent getting here is not added to the requested delay.
-        self.loop.call_at(received_at + delay, self._send_pong, pong, copies)
+        self.loop.call_at(received_at + delay, self._send_pong, pong, copies, received_at + delay)
 
-    def _send_pong(self, pong: bytes, copies: int) -> None:
+    def _send_pong(self, pong: bytes, copies: int, due: float | None = None) -> None:
         if not self._write(pong * copies):
             return
+        if due is not None:
+            self.counters.delay_overshoot(self.loop.time() - due)
         self.counters.add("pongs_sent")
         if copies > 1:
             self.counters.add("pongs_duplicated", copies - 1)
