@@ -9,7 +9,10 @@ whether one token refresh should be tried first.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+import json
+import re
+from dataclasses import dataclass, replace
+from typing import Any
 
 import aiohttp
 
@@ -101,3 +104,63 @@ def classify(exc: BaseException) -> Failure:
     if isinstance(exc, OtelGenesysError):
         return Failure(exc.error_type, str(exc))
     return Failure("internal", f"unexpected {type(exc).__name__}")
+
+
+# --------------------------------------------------------------- 1002 diagnostics
+
+_SENSITIVE_KEY = re.compile(r"token|secret|password|authori[sz]ation|api[-_]?key|cookie", re.I)
+_LOOSE_MEMBER = re.compile(
+    r'("[^"]*(?:token|secret|password|authori[sz]ation|api[-_]?key|cookie)[^"]*"\s*:\s*)"[^"]*"?',
+    re.I,
+)
+FRAME_SNIPPET_CHARS = 200
+"""How much of a frame a protocol-error diagnostic shows."""
+
+
+def _mask(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {
+            k: ("***" if isinstance(k, str) and _SENSITIVE_KEY.search(k) else _mask(v))
+            for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [_mask(v) for v in value]
+    return value
+
+
+def describe_frame(frame: str | bytes | None) -> str:
+    """A short, secret-free description of one WebSocket frame for a diagnostic.
+
+    JSON has the values of credential-like keys masked; anything else is cut
+    to :data:`FRAME_SNIPPET_CHARS` (the log filter still scrubs registered
+    secrets from it).
+
+    >>> describe_frame('{"type":"subscribe","token":"abc","settings":{}}')
+    '{"type": "subscribe", "token": "***", "settings": {}} (48 chars)'
+    >>> describe_frame('{"type":"subscribe","token":"abc"')
+    '{"type":"subscribe","token":"***" (33 chars)'
+    >>> describe_frame(None)
+    'nothing'
+    """
+    if frame is None:
+        return "nothing"
+    if isinstance(frame, bytes):
+        return f"a {len(frame)}-byte ping frame"
+    try:
+        shown = json.dumps(_mask(json.loads(frame)), ensure_ascii=False)
+    except (ValueError, RecursionError):
+        # Not JSON (often: broken JSON, the usual reason for a 1002): mask what
+        # looks like a credential-named string member, then cut.
+        shown = repr(_LOOSE_MEMBER.sub(r'\1"***"', frame)[:FRAME_SNIPPET_CHARS])[1:-1]
+    else:
+        shown = shown[:FRAME_SNIPPET_CHARS]
+    return f"{shown} ({len(frame)} chars)"
+
+
+def with_frames(failure: Failure, sent: str | bytes | None, received: str | None) -> Failure:
+    """``failure`` with the last frames each way appended (for close 1002)."""
+    return replace(
+        failure,
+        message=f"{failure.message}; last text sent: {describe_frame(sent)}; "
+        f"last text received: {describe_frame(received)}",
+    )

@@ -30,7 +30,7 @@ from typing import Any
 import aiohttp
 from yarl import URL
 
-from otel_genesys.agent.failures import Failure, classify, classify_close
+from otel_genesys.agent.failures import Failure, classify, classify_close, with_frames
 from otel_genesys.agent.handshake_trace import timing_phases
 from otel_genesys.config import GenericTarget, MonitorConfig, NotificationTarget
 from otel_genesys.core.backoff import Backoff
@@ -121,6 +121,10 @@ class Link:
     reader: asyncio.Task[None] | None = None
     retiring: bool = False
     heartbeats: int = 0
+    last_sent: str | None = None
+    """The last text frame written: shown when the peer closes with 1002."""
+    last_received: str | None = None
+    """The last text frame read."""
 
 
 @dataclass
@@ -415,6 +419,7 @@ class ConnectionMonitor:
         link = Link(ws, channel, token, now, now, loop.create_future())
         if isinstance(target, GenericTarget) and target.first_message is not None:
             try:
+                link.last_sent = target.first_message
                 await ws.send_str(target.first_message)
             except Exception:
                 await ws.close()
@@ -486,6 +491,10 @@ class ConnectionMonitor:
                     self._event(AuditKind.PROTOCOL_ERROR, (("reason", "binary_frame"),))
                 elif typ in _WS_CLOSED:
                     failure = classify_close(ws.close_code)
+                    if failure.cause == "close_1002":
+                        # What we sent and read last goes with the failure into the
+                        # connection_lost audit event, the log and the live view.
+                        failure = with_frames(failure, link.last_sent, link.last_received)
                     break
                 elif typ is aiohttp.WSMsgType.ERROR:
                     exc = msg.data
@@ -514,6 +523,7 @@ class ConnectionMonitor:
             self._event(kind, (("probe.mode", session.mode.value),), result.sequence)
 
     def _on_text(self, link: Link, text: str, now: int) -> None:
+        link.last_received = text
         inbound = classify_text(text)
         kind = inbound.kind
         if kind is InboundKind.PONG:
@@ -611,6 +621,7 @@ class ConnectionMonitor:
                 if mode is ProbeMode.CONTROL:
                     await ws.ping(ticket.payload)
                 else:
+                    link.last_sent = PING_TEXT
                     await ws.send_str(PING_TEXT)
             except Exception as exc:  # the ping stays outstanding and is aborted with the link
                 if not link.lost.done():
