@@ -301,6 +301,7 @@ def start_telemetry(
     quiet: bool = False,
     log_level: str | None = None,
     extra_metric_readers: Sequence[Any] = (),
+    isolate: bool = False,
 ) -> Any:
     """Logging and OpenTelemetry set up from the configuration.
 
@@ -309,6 +310,10 @@ def start_telemetry(
     turns the console exporter off so the terminal carries only what was asked
     for. ``log_level`` overrides ``[log] level``; ``extra_metric_readers`` are
     added next to the configured exporter (the Prometheus pull reader).
+
+    ``isolate`` (``run``) starts the OTel SDK in a separate export process when
+    ``telemetry.isolation`` is ``process`` and nothing needs the SDK in this
+    process: no Prometheus reader, no OTLP log export, and some exporter on.
     """
     from otel_genesys.telemetry import (
         TelemetrySettings,
@@ -336,9 +341,30 @@ def start_telemetry(
         logs_export=tc.logs_export,
         export_interval_ns=tc.export_interval_ns,
     )
-    telemetry = setup_telemetry(
-        settings, set_global=True, extra_metric_readers=tuple(extra_metric_readers)
-    )
+    telemetry: Any
+    if (
+        isolate
+        and tc.isolation == "process"
+        and not extra_metric_readers
+        and not tc.logs_export
+        and exporter != "none"
+    ):
+        from otel_genesys.telemetry.isolated import start_isolated_telemetry
+
+        telemetry = start_isolated_telemetry(
+            settings,
+            log_level=log_level or config.log.level,
+            log_format=config.log.format,
+            secrets=[
+                t.oauth.client_secret.reveal()
+                for t in config.targets
+                if isinstance(t, NotificationTarget)
+            ],
+        )
+    else:
+        telemetry = setup_telemetry(
+            settings, set_global=True, extra_metric_readers=tuple(extra_metric_readers)
+        )
     gc_tune()
     del demo
     return telemetry

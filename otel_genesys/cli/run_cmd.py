@@ -185,6 +185,7 @@ async def _run_async(
         quiet=args.json or live,
         log_level=args.log_level,
         extra_metric_readers=[exposition.reader] if exposition is not None else [],
+        isolate=True,
     )
     sinks = [StreamSink(sys.stdout, as_json=True)] if args.json else []
     if plan.emulator is not None and not args.json:

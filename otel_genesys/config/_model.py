@@ -458,6 +458,18 @@ class TelemetryConfig:
             check=positive,
         ),
     )
+    isolation: str = spec_field(
+        "process",
+        Spec(
+            "isolation",
+            "choice",
+            "`process`: the OTel SDK and exporters run in a child process, off the probing "
+            "process's CPU and GIL (`run` only; `thread` is used anyway with Prometheus or "
+            "logs_export); `thread`: in a worker thread of the agent's process.",
+            rule="process | thread",
+            choices=("process", "thread"),
+        ),
+    )
 
 
 @dataclass(frozen=True, slots=True)

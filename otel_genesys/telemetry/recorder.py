@@ -542,7 +542,84 @@ class _Materializer:
 # ------------------------------------------------------------------ the public face
 
 
-class Recorder:
+class QueuedSink:
+    """The probe-path half of a recorder: every sink call appends one record to a
+    bounded :class:`OffloadWorker` queue and returns, never blocking or raising.
+
+    :class:`Recorder` drains it into the OTel SDK in a thread of this process;
+    :class:`~otel_genesys.telemetry.isolated.ForwardingRecorder` ships it to a
+    separate export process.
+    """
+
+    _worker: OffloadWorker[Any]
+
+    def submit(self, record: Any) -> None:
+        """Queue one record built elsewhere (the export process's intake)."""
+        self._worker.put(record)
+
+    # ---------------------------------------------------------------- TelemetrySink
+
+    def outcome(self, outcome: ProbeOutcome) -> None:
+        """Queue one probe outcome (span + metric points happen on the worker)."""
+        self._worker.put(outcome)
+
+    def event(self, event: AuditEvent) -> None:
+        """Queue one audit event (span event or short span, metric, log line)."""
+        self._worker.put(event)
+
+    def lifecycle(self, record: LifecycleRecord) -> None:
+        """Queue one finished set-up step (its own short span, set-up duration metric)."""
+        self._worker.put(record)
+
+    def state(self, target: TargetInfo, state: ConnectionState) -> None:
+        """Queue a connection state change (``genesys.websocket.connections``)."""
+        self._worker.put(_StateRec(target, state))
+
+    def heartbeat(self, target: TargetInfo) -> None:
+        """Queue one server heartbeat (``genesys.websocket.heartbeats``)."""
+        self._worker.put(_HeartbeatRec(target))
+
+    # ---------------------------------------------------------------- extras
+
+    def record_loop_lag(self, seconds: float) -> None:
+        """Queue one event-loop lag sample (``genesys.agent.loop.lag``)."""
+        self._worker.put(_LoopLagRec(seconds))
+
+    def record_gc_pause(self, seconds: float) -> None:
+        """Queue one GC pause (``genesys.agent.gc.pause``)."""
+        self._worker.put(_GcPauseRec(seconds))
+
+    def oauth_request(self, duration_s: float, outcome: str, *, region: str | None = None) -> None:
+        """Queue one OAuth token request; ``outcome`` is ``ok`` or an ``error.type``."""
+        self._worker.put(_OAuthRec(duration_s, outcome, region))
+
+    def token_refresh(self, outcome: str = "ok", *, region: str | None = None) -> None:
+        """Count one token refresh (``genesys.oauth.token.refreshes``)."""
+        self._worker.put(_RefreshRec(outcome, region))
+
+    # ---------------------------------------------------------------- control
+
+    @property
+    def dropped(self) -> int:
+        """Records dropped because the hand-off queue was full (or after close)."""
+        return self._worker.dropped
+
+    @property
+    def errors(self) -> int:
+        """Records or batches the worker failed to process."""
+        return self._worker.errors
+
+    @property
+    def queued(self) -> int:
+        """Records waiting for the worker right now."""
+        return len(self._worker)
+
+    @property
+    def worker_alive(self) -> bool:
+        return self._worker.alive
+
+
+class Recorder(QueuedSink):
     """The telemetry sink the agent calls on its probe path.
 
     Every method appends one record to a bounded queue and returns; none blocks
@@ -603,66 +680,10 @@ class Recorder:
         if start:
             self._worker.start()
 
-    # ---------------------------------------------------------------- TelemetrySink
-
-    def outcome(self, outcome: ProbeOutcome) -> None:
-        """Queue one probe outcome (span + metric points happen on the worker)."""
-        self._worker.put(outcome)
-
-    def event(self, event: AuditEvent) -> None:
-        """Queue one audit event (span event or short span, metric, log line)."""
-        self._worker.put(event)
-
-    def lifecycle(self, record: LifecycleRecord) -> None:
-        """Queue one finished set-up step (its own short span, set-up duration metric)."""
-        self._worker.put(record)
-
-    def state(self, target: TargetInfo, state: ConnectionState) -> None:
-        """Queue a connection state change (``genesys.websocket.connections``)."""
-        self._worker.put(_StateRec(target, state))
-
-    def heartbeat(self, target: TargetInfo) -> None:
-        """Queue one server heartbeat (``genesys.websocket.heartbeats``)."""
-        self._worker.put(_HeartbeatRec(target))
-
-    # ---------------------------------------------------------------- extras
-
-    def record_loop_lag(self, seconds: float) -> None:
-        """Queue one event-loop lag sample (``genesys.agent.loop.lag``)."""
-        self._worker.put(_LoopLagRec(seconds))
-
-    def record_gc_pause(self, seconds: float) -> None:
-        """Queue one GC pause (``genesys.agent.gc.pause``)."""
-        self._worker.put(_GcPauseRec(seconds))
-
-    def oauth_request(self, duration_s: float, outcome: str, *, region: str | None = None) -> None:
-        """Queue one OAuth token request; ``outcome`` is ``ok`` or an ``error.type``."""
-        self._worker.put(_OAuthRec(duration_s, outcome, region))
-
-    def token_refresh(self, outcome: str = "ok", *, region: str | None = None) -> None:
-        """Count one token refresh (``genesys.oauth.token.refreshes``)."""
-        self._worker.put(_RefreshRec(outcome, region))
-
-    # ---------------------------------------------------------------- control
-
-    @property
-    def dropped(self) -> int:
-        """Records dropped because the hand-off queue was full (or after close)."""
-        return self._worker.dropped
-
     @property
     def errors(self) -> int:
         """Records or batches the worker failed to process."""
         return self._worker.errors + self._mat.errors
-
-    @property
-    def queued(self) -> int:
-        """Records waiting for the worker right now."""
-        return len(self._worker)
-
-    @property
-    def worker_alive(self) -> bool:
-        return self._worker.alive
 
     def flush(self, timeout_s: float = 5.0) -> bool:
         """Process everything queued so far and end every held span."""

@@ -1,0 +1,369 @@
+"""Telemetry in a separate export process, so OTel work never competes with probing.
+
+Why: in one process, the SDK's per-probe work (metric points, spans, OTLP
+encoding) runs on threads that hold the GIL the event loop needs. The
+benchmark (bench/results/REPORT.md) measured it: at 5,000 connections those
+threads took most of a core and RTT p50 grew from a few ms to about a second,
+while the agent with no telemetry at all stayed beside a bare client. Here
+the agent's process keeps only the cheap half of the recorder
+(:class:`ForwardingRecorder`: append a record to a bounded queue; a thread
+pickles batches into a pipe, ~5 µs a record), and a child process runs
+:func:`~otel_genesys.telemetry.setup.setup_telemetry` and a normal
+:class:`~otel_genesys.telemetry.recorder.Recorder` fed from that pipe. On a
+machine with two or more cores, exporting then runs on another core.
+
+Protocol (pickled tuples over one socket pair, ``multiprocessing.connection``
+framing): parent → child ``("batch", [records])``, ``("flush", id, timeout)``,
+``("close", timeout)``; child → parent ``("ready", routes)``, ``("health",
+counters)`` twice a second, ``("flushed", id, ok)``, ``("closed", ok)``.
+
+Guarantees: the probe path never blocks (a full queue drops the oldest record,
+counted); a slow or stuck child only fills that queue; the child ignores
+SIGINT/SIGTERM (a terminal's Ctrl-C or a systemd stop reaches the whole group)
+and exits when told to, or when the parent is gone (end of file on the pipe).
+The child is started with ``python -m otel_genesys.telemetry.isolated``, not
+``fork``, so nothing of the parent's threads or event loop is copied.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import pickle
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from typing import Any
+
+from otel_genesys.telemetry.offload import OffloadWorker
+from otel_genesys.telemetry.recorder import QueuedSink
+from otel_genesys.telemetry.settings import TelemetrySettings
+
+_log = logging.getLogger(__name__)
+
+HEALTH_FIELDS = (
+    "spans_dropped",
+    "span_export_failures",
+    "metric_export_failures",
+    "log_export_failures",
+    "spans_exported",
+    "recorder_dropped",
+    "recorder_errors",
+)
+_HEALTH_PERIOD_S = 0.5
+_PICKLE = pickle.HIGHEST_PROTOCOL
+
+
+@dataclass(slots=True)
+class SharedHealth:
+    """The export process's counters as last reported (same names as ``ExportHealth``)."""
+
+    spans_dropped: int = 0
+    span_export_failures: int = 0
+    metric_export_failures: int = 0
+    log_export_failures: int = 0
+    spans_exported: int = 0
+    recorder_dropped: int = 0
+    recorder_errors: int = 0
+    reports: int = 0
+    """Health messages received so far."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Launch:
+    """What the child needs to build its telemetry (pickled to it at start)."""
+
+    settings: TelemetrySettings
+    resource_attributes: Mapping[str, str] | None
+    log_level: str
+    log_format: str
+    secrets: tuple[str, ...]
+
+
+class ForwardingRecorder(QueuedSink):
+    """The agent-side recorder: queue records, ship them to the export process.
+
+    Same sink methods as :class:`~otel_genesys.telemetry.recorder.Recorder`.
+    """
+
+    def __init__(
+        self,
+        conn: Connection,
+        *,
+        queue_size: int = 65_536,
+        drain_interval_s: float = 0.05,
+    ) -> None:
+        self._conn = conn
+        self._send_lock = threading.Lock()
+        self.ship_errors = 0
+        """Batches that could not be written to the pipe (the child is gone)."""
+        self.remote = SharedHealth()
+        self._replies: dict[Any, Any] = {}
+        self._reply = threading.Condition()
+        self.routes: dict[str, str] = {}
+        self._worker: OffloadWorker[Any] = OffloadWorker(
+            self._ship,
+            maxlen=queue_size,
+            interval_s=drain_interval_s,
+            wake_at=max(1, min(1_024, queue_size // 4)),
+            name="otel-genesys-telemetry-forward",
+        )
+        self._reader = threading.Thread(
+            target=self._read_replies, name="otel-genesys-telemetry-replies", daemon=True
+        )
+        self._reader.start()
+        self._worker.start()
+
+    # ------------------------------------------------------------------ parent → child
+
+    def _send(self, message: tuple[Any, ...]) -> bool:
+        data = pickle.dumps(message, protocol=_PICKLE)
+        try:
+            with self._send_lock:
+                self._conn.send_bytes(data)
+        except (OSError, ValueError):
+            return False
+        return True
+
+    def _ship(self, batch: list[Any]) -> None:
+        if batch and not self._send(("batch", batch)):
+            self.ship_errors += 1
+            self._worker.dropped += len(batch)
+
+    # ------------------------------------------------------------------ child → parent
+
+    def _read_replies(self) -> None:
+        while True:
+            try:
+                message = pickle.loads(self._conn.recv_bytes())
+            except (EOFError, OSError):
+                break
+            except Exception:
+                _log.debug("unreadable message from the export process", exc_info=True)
+                continue
+            kind = message[0]
+            if kind == "health":
+                counters = message[1]
+                remote = self.remote
+                for name, value in zip(HEALTH_FIELDS, counters, strict=False):
+                    setattr(remote, name, int(value))
+                remote.reports += 1
+                continue
+            if kind == "ready":
+                self.routes = dict(message[1])
+            key = ("flushed", message[1]) if kind == "flushed" else kind
+            with self._reply:
+                self._replies[key] = message[-1]
+                self._reply.notify_all()
+        with self._reply:
+            self._replies["eof"] = True
+            self._reply.notify_all()
+
+    def _await(self, key: Any, deadline: float) -> Any:
+        with self._reply:
+            while key not in self._replies and "eof" not in self._replies:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return None
+                self._reply.wait(min(remaining, 0.1))
+            return self._replies.pop(key, None)
+
+    def wait_ready(self, timeout_s: float) -> bool:
+        """True once the export process has built its providers."""
+        return self._await("ready", time.monotonic() + timeout_s) is not None
+
+    # ------------------------------------------------------------------ control
+
+    @property
+    def dropped(self) -> int:
+        """Records dropped here (full queue, dead pipe) plus in the export process."""
+        return self._worker.dropped + self.remote.recorder_dropped
+
+    @property
+    def errors(self) -> int:
+        return self._worker.errors + self.remote.recorder_errors
+
+    @property
+    def worker_alive(self) -> bool:
+        return self._worker.alive and self._reader.is_alive()
+
+    def flush(self, timeout_s: float = 5.0) -> bool:
+        """Ship everything queued, then have the export process flush its exporters."""
+        deadline = time.monotonic() + timeout_s
+        shipped = self._worker.flush(timeout_s)
+        token = time.monotonic_ns()
+        remaining = max(0.0, deadline - time.monotonic())
+        if not self._send(("flush", token, remaining)):
+            return False
+        return bool(self._await(("flushed", token), deadline)) and shipped
+
+    def close(self, timeout_s: float = 5.0) -> bool:
+        """Ship what is queued, then ask the export process to flush and shut down."""
+        deadline = time.monotonic() + timeout_s
+        shipped = self._worker.stop(timeout_s * 0.4)
+        remaining = max(0.0, deadline - time.monotonic())
+        if not self._send(("close", remaining)):
+            return False
+        return bool(self._await("closed", deadline)) and shipped
+
+
+class IsolatedTelemetry:
+    """Telemetry whose SDK runs in a child process; shut it down once at exit."""
+
+    def __init__(self, process: subprocess.Popen[bytes], recorder: ForwardingRecorder) -> None:
+        self.process = process
+        self.recorder = recorder
+        self._closed = False
+
+    @property
+    def health(self) -> SharedHealth:
+        """The export process's counters, as of its last report (twice a second)."""
+        return self.recorder.remote
+
+    @property
+    def routes(self) -> dict[str, str]:
+        """Where each signal goes, once the export process has reported ready."""
+        return self.recorder.routes
+
+    def force_flush(self, timeout_s: float = 5.0) -> bool:
+        return self.recorder.flush(timeout_s)
+
+    def shutdown(self, timeout_s: float = 5.0) -> bool:
+        """Flush and stop the export process within ``timeout_s``; kill it if it hangs."""
+        if self._closed:
+            return True
+        self._closed = True
+        deadline = time.monotonic() + timeout_s
+        ok = self.recorder.close(timeout_s * 0.8)
+        with contextlib.suppress(OSError):
+            self.recorder._conn.close()
+        try:
+            self.process.wait(max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(2.0)
+            ok = False
+        return ok and self.process.returncode == 0
+
+
+def start_isolated_telemetry(
+    settings: TelemetrySettings,
+    *,
+    resource_attributes: Mapping[str, str] | None = None,
+    log_level: str = "INFO",
+    log_format: str = "auto",
+    secrets: Sequence[str] = (),
+) -> IsolatedTelemetry:
+    """Start the export process and return the telemetry whose recorder feeds it.
+
+    Does not wait for the child to finish importing the SDK (about a second);
+    records queue meanwhile. ``secrets`` are registered for redaction in the
+    child's logs too.
+    """
+    parent_sock, child_sock = socket.socketpair()
+    launch = _Launch(
+        settings=settings,
+        resource_attributes=dict(resource_attributes) if resource_attributes else None,
+        log_level=log_level,
+        log_format=log_format,
+        secrets=tuple(secrets),
+    )
+    env = dict(os.environ)
+    env["OTEL_GENESYS_EXPORT_FD"] = str(child_sock.fileno())
+    process = subprocess.Popen(
+        [sys.executable, "-m", "otel_genesys.telemetry.isolated"],
+        pass_fds=(child_sock.fileno(),),
+        env=env,
+        stdin=subprocess.DEVNULL,
+        close_fds=True,
+    )
+    child_sock.close()
+    conn = Connection(parent_sock.detach())
+    conn.send_bytes(pickle.dumps(launch, protocol=_PICKLE))
+    recorder = ForwardingRecorder(
+        conn, queue_size=settings.queue_size, drain_interval_s=settings.drain_interval_s
+    )
+    return IsolatedTelemetry(process, recorder)
+
+
+# ====================================================================== the child
+
+
+def _child(conn: Connection) -> int:
+    from otel_genesys.telemetry.gctune import gc_tune
+    from otel_genesys.telemetry.logs import configure_logging, register_secret
+    from otel_genesys.telemetry.setup import setup_telemetry
+
+    launch: _Launch = pickle.loads(conn.recv_bytes())
+    configure_logging(launch.log_level, launch.log_format)  # type: ignore[arg-type]
+    for secret in launch.secrets:
+        register_secret(secret)
+    telemetry = setup_telemetry(launch.settings, resource_attributes=launch.resource_attributes)
+    gc_tune()
+    send_lock = threading.Lock()
+
+    def send(message: tuple[Any, ...]) -> None:
+        with contextlib.suppress(OSError, ValueError), send_lock:
+            conn.send_bytes(pickle.dumps(message, protocol=_PICKLE))
+
+    def health() -> tuple[int, ...]:
+        h, rec = telemetry.health, telemetry.recorder
+        return (
+            h.spans_dropped,
+            h.span_export_failures,
+            h.metric_export_failures,
+            h.log_export_failures,
+            h.spans_exported,
+            rec.dropped,
+            rec.errors,
+        )
+
+    _log.debug("telemetry export process %d ready: %s", os.getpid(), telemetry.routes)
+    send(("ready", telemetry.routes))
+    recorder = telemetry.recorder
+    next_health = time.monotonic()
+    while True:
+        try:
+            message = pickle.loads(conn.recv_bytes()) if conn.poll(_HEALTH_PERIOD_S) else None
+        except (EOFError, OSError):
+            telemetry.shutdown(5.0)  # the parent is gone: flush what we have and leave
+            return 0
+        if message is not None:
+            kind = message[0]
+            if kind == "batch":
+                for record in message[1]:
+                    recorder.submit(record)
+            elif kind == "flush":
+                ok = telemetry.force_flush(float(message[2]))
+                send(("health", health()))
+                send(("flushed", message[1], ok))
+            elif kind == "close":
+                ok = telemetry.shutdown(float(message[1]))
+                send(("health", health()))
+                send(("closed", ok))
+                return 0
+        now = time.monotonic()
+        if now >= next_health:
+            next_health = now + _HEALTH_PERIOD_S
+            send(("health", health()))
+
+
+def main() -> int:
+    """Entry point of the export process (``python -m otel_genesys.telemetry.isolated``)."""
+    # Stops come from the parent (a close message, or the pipe's end), never from a
+    # signal meant for the agent: Ctrl-C and systemd reach the whole process group.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    fd = int(os.environ.pop("OTEL_GENESYS_EXPORT_FD"))
+    return _child(Connection(fd))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
