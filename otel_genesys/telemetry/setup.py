@@ -281,8 +281,8 @@ def setup_telemetry(
     ``console_stream`` defaults to stderr.
 
     >>> t = setup_telemetry(TelemetrySettings(exporter="none"))
-    >>> t.recorder.heartbeat  # doctest: +ELLIPSIS
-    <bound method Recorder.heartbeat of ...>
+    >>> type(t.recorder).__name__
+    'Recorder'
     >>> t.shutdown(2.0)
     True
     """

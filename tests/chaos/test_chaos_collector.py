@@ -39,9 +39,11 @@ from tests.chaos.chaos_harness import (
 from tests.support.otlp_receiver import Mode, OtlpReceiver
 
 RUN_S = 2.0
-LATENESS_SLACK_MS = 25.0
+LATENESS_SLACK_MS = 75.0
 """Allowed p99 worsening vs the healthy run (five agents and their exporters now share
-the two cores; the healthy run had one)."""
+the two cores; the healthy run had one; a shared CI machine adds its own noise). An
+export path that blocked the event loop would show the exporter's timeout and retry
+scale, a second or more, so the bound still separates the two."""
 QUEUE_SIZE = 2048
 SPAN_QUEUE_SIZE = 16
 """Small on purpose: a stalled exporter must overflow it within the run, and be counted."""
