@@ -1,0 +1,509 @@
+"""The measured side: one client process per run, started by the harness.
+
+``python -m bench._client '<ClientSpec as JSON>'`` runs one of three clients
+and prints one JSON result line on stdout:
+
+- ``bare``: the reference — an aiohttp ping loop per connection, nothing else
+  (fixed 1/interval schedule, pong timestamped first thing, no statistics, no
+  telemetry, default GC);
+- ``agent``: the real product — :class:`otel_genesys.agent.supervisor.Agent`
+  wired to telemetry exactly as ``otel-genesys run`` does (``setup_telemetry``,
+  ``gc_tune``, ``make_agent``), OTLP/gRPC to a discarding endpoint, results
+  collected through ``Agent.on_outcome``;
+- ``websockets``: the peer — the ``websockets`` library's keepalive pings
+  (``ping_interval``), reading the ``latency`` it measures on every pong.
+
+Two shapes of run: *scale* (``delays_ms`` empty: connect N sockets to a pong
+server, warm up, measure CPU/RSS/RTT/lateness over a window) and *truth*
+(``delays_ms`` set: one socket to the emulator, one phase per injected pong
+delay, set by this process through the emulator's admin API).
+
+Each run is its own process so CPU (``time.process_time``, every thread) and
+RSS belong to that client alone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import dataclasses
+import gc
+import json
+import os
+import random
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+import psutil
+
+PONG_TIMEOUT_S = 5.0
+"""A bare-client ping with no pong after this long counts as a timeout."""
+SETTLE_S = 0.25
+"""Samples sent this soon after a fault change are discarded (old delay may apply)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ClientSpec:
+    """What one client process does; crosses the process boundary as JSON."""
+
+    kind: str
+    """``bare``, ``agent`` or ``websockets``."""
+    connections: int
+    url: str
+    """Scale: the pong server's ws:// URL. Truth: the emulator's base http:// URL."""
+    interval_s: float = 1.0
+    warmup_s: float = 3.0
+    window_s: float = 10.0
+    mode: str = "control"
+    """Truth runs: ``control`` (RFC 6455 ping frames) or ``notification`` (JSON ping)."""
+    delays_ms: tuple[float, ...] = ()
+    phase_s: float = 3.0
+    telemetry: str = "otlp"
+    """Agent only: ``otlp`` (OTel SDK on a worker thread of this process, to
+    ``otlp_endpoint``; ``telemetry.isolation = "thread"``), ``isolated`` (the SDK in
+    the export process ``otel-genesys run`` starts by default; its CPU and RSS are
+    added to this process's) or ``off`` (no recorder at all)."""
+    otlp_endpoint: str | None = None
+    span_ratio: float = 1.0
+    connect_concurrency: int = 256
+    connect_timeout_s: float = 180.0
+    server_pid: int | None = None
+    """Scale runs: the server's pid, so its CPU over the same window is reported."""
+    levers: tuple[str, ...] = ()
+    """Agent only, bench switches applied in this process: ``nospread`` (undo the
+    staggered first probes: every target probes at connect), ``switch=SECONDS``
+    (``sys.setswitchinterval`` after ``gc_tune``; 0.005 is CPython's default),
+    ``freeze`` (``gc.freeze()`` once every target is connected)."""
+
+    def to_json(self) -> str:
+        """The spec as one JSON argument."""
+        return json.dumps(dataclasses.asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> ClientSpec:
+        """Inverse of :meth:`to_json`."""
+        data = json.loads(text)
+        data["delays_ms"] = tuple(data.get("delays_ms", ()))
+        data["levers"] = tuple(data.get("levers", ()))
+        return cls(**data)
+
+
+@dataclass
+class Samples:
+    """What a client saw; appended to from the event loop only."""
+
+    recording: bool = False
+    sent_ns: list[int] = field(default_factory=list)
+    rtt_ns: list[int] = field(default_factory=list)
+    lateness_ns: list[int] = field(default_factory=list)
+    degraded: int = 0
+    cycles: int = 0
+    """Completed cycles (pong or timeout) while recording."""
+    timeouts: int = 0
+    """Timeouts while recording."""
+
+    def add(self, sent_ns: int, rtt_ns: int | None, lateness_ns: int | None) -> None:
+        """One finished cycle; ``rtt_ns`` None means it timed out."""
+        if not self.recording:
+            return
+        self.cycles += 1
+        if rtt_ns is None:
+            self.timeouts += 1
+            return
+        self.sent_ns.append(sent_ns)
+        self.rtt_ns.append(rtt_ns)
+        if lateness_ns is not None:
+            self.lateness_ns.append(lateness_ns)
+
+
+def _rss() -> int:
+    return int(psutil.Process().memory_info().rss)
+
+
+def _summary(values: list[int]) -> dict[str, float]:
+    from bench._stats import quantiles
+
+    return quantiles(values, (0.5, 0.9, 0.99, 0.999, 1.0)) if values else {}
+
+
+# ------------------------------------------------------------------ emulator helpers
+
+
+async def _emulator_channel(http: aiohttp.ClientSession, base_url: str) -> str:
+    """A fresh notification channel on the emulator; returns its connectUri."""
+    from otel_genesys.emulator import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
+
+    basic = base64.b64encode(f"{DEFAULT_CLIENT_ID}:{DEFAULT_CLIENT_SECRET}".encode()).decode()
+    async with http.post(
+        base_url + "/oauth/token",
+        data="grant_type=client_credentials",
+        headers={
+            "Authorization": "Basic " + basic,
+            "Content-Type": "application/x-www-form-urlencoded",
+        },
+    ) as resp:
+        token = (await resp.json())["access_token"]
+    async with http.post(
+        base_url + "/api/v2/notifications/channels", headers={"Authorization": "Bearer " + token}
+    ) as resp:
+        return str((await resp.json())["connectUri"])
+
+
+async def _set_delay(http: aiohttp.ClientSession, base_url: str, delay_ms: float) -> None:
+    body = {"pong_delay": f"fixed:{delay_ms}ms"} if delay_ms > 0 else {}
+    async with http.put(base_url + "/__emulator__/faults", json=body) as resp:
+        resp.raise_for_status()
+
+
+async def _run_phases(
+    spec: ClientSpec, samples: Samples, http: aiohttp.ClientSession
+) -> list[dict[str, Any]]:
+    """Walk the delays; return the RTTs of the pings sent well inside each phase."""
+    windows: list[tuple[float, int, int]] = []
+    samples.recording = True
+    for delay_ms in spec.delays_ms:
+        await _set_delay(http, spec.url, delay_ms)
+        start = time.perf_counter_ns()
+        await asyncio.sleep(spec.phase_s)
+        # A ping still waiting for a long pong is settled in the next phase; keep
+        # only pings sent early enough to have been answered within this one.
+        end = time.perf_counter_ns() - int((delay_ms / 1e3 + 0.02) * 1e9)
+        windows.append((delay_ms, start + int(SETTLE_S * 1e9), end))
+    await asyncio.sleep(max(spec.delays_ms, default=0) / 1e3 + 0.1)
+    samples.recording = False
+    await _set_delay(http, spec.url, 0.0)
+    phases = []
+    for delay_ms, lo, hi in windows:
+        rtts = [r for s, r in zip(samples.sent_ns, samples.rtt_ns, strict=True) if lo <= s < hi]
+        phases.append({"delay_ms": delay_ms, "rtt_ns": rtts})
+    return phases
+
+
+# ------------------------------------------------------------------ the bare client
+
+
+async def _bare_loop(
+    ws: aiohttp.ClientWebSocketResponse, spec: ClientSpec, samples: Samples, stop: asyncio.Event
+) -> None:
+    interval_ns = int(spec.interval_s * 1e9)
+    clock = time.perf_counter_ns
+    json_mode = spec.mode == "notification"
+    pong_type = aiohttp.WSMsgType.PONG
+    text_type = aiohttp.WSMsgType.TEXT
+    await asyncio.sleep(random.random() * spec.interval_s)
+    slot = clock()
+    seq = 0
+    while not stop.is_set():
+        delay = slot - clock()
+        if delay > 0:
+            await asyncio.sleep(delay / 1e9)
+        sent = clock()
+        lateness = sent - slot
+        seq += 1
+        if json_mode:
+            await ws.send_str('{"message":"ping"}')
+        else:
+            await ws.ping(b"%d" % seq)
+        rtt: int | None = None
+        try:
+            async with asyncio.timeout(PONG_TIMEOUT_S):
+                while True:
+                    msg = await ws.receive()
+                    now = clock()
+                    if msg.type is pong_type and not json_mode:
+                        rtt = now - sent
+                        break
+                    if msg.type is text_type and json_mode and '"pong"' in msg.data:
+                        rtt = now - sent
+                        break
+                    if msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED,
+                                    aiohttp.WSMsgType.ERROR):
+                        return
+        except TimeoutError:
+            pass
+        samples.add(sent, rtt, lateness)
+        slot += interval_ns
+        while slot < clock() - interval_ns:  # skip slots we cannot catch up with
+            slot += interval_ns
+
+
+async def _run_bare(spec: ClientSpec, samples: Samples, out: dict[str, Any]) -> None:
+    connector = aiohttp.TCPConnector(limit=0)
+    async with aiohttp.ClientSession(connector=connector) as http:
+        url = spec.url
+        if spec.delays_ms:
+            url = await _emulator_channel(http, spec.url)
+        gate = asyncio.Semaphore(spec.connect_concurrency)
+        stop = asyncio.Event()
+
+        async def open_one() -> aiohttp.ClientWebSocketResponse:
+            async with gate:
+                return await http.ws_connect(url, autoping=False, heartbeat=None)
+
+        out["rss_base"] = _rss()
+        t0 = time.perf_counter()
+        sockets = await asyncio.gather(*(open_one() for _ in range(spec.connections)))
+        out["connect_s"] = time.perf_counter() - t0
+        tasks = [asyncio.create_task(_bare_loop(ws, spec, samples, stop)) for ws in sockets]
+        await _measure(spec, samples, out, http)
+        stop.set()
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await asyncio.gather(*(ws.close() for ws in sockets), return_exceptions=True)
+
+
+# ------------------------------------------------------------------ the agent
+
+
+def _agent_targets(spec: ClientSpec) -> list[Any]:
+    from otel_genesys.config import GenericTarget, MonitorConfig, NotificationTarget, OAuthClient
+    from otel_genesys.core.outcome import ProbeMode
+    from otel_genesys.emulator import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
+    from otel_genesys.secret import Secret
+
+    interval_ns = int(spec.interval_s * 1e9)
+    monitor = MonitorConfig(
+        interval_ns=interval_ns, probe_frequency_limit_ns=min(interval_ns, 1_000_000_000)
+    )
+    if spec.delays_ms:
+        mode = ProbeMode.NOTIFICATION if spec.mode == "notification" else ProbeMode.CONTROL
+        return [
+            NotificationTarget(
+                name="truth",
+                region=None,
+                base_url=spec.url,
+                oauth=OAuthClient(DEFAULT_CLIENT_ID, Secret(DEFAULT_CLIENT_SECRET)),
+                topics=(),
+                modes=frozenset({mode}),
+                monitor=monitor,
+            )
+        ]
+    return [
+        GenericTarget(name=f"t{i:05d}", url=spec.url, first_message=None, monitor=monitor)
+        for i in range(spec.connections)
+    ]
+
+
+def _apply_levers(levers: tuple[str, ...], agent: Any) -> None:
+    """Bench-only switches that undo or add one optimisation, so its effect is measured.
+
+    Called after ``gc_tune`` and ``Agent.start`` (no monitor has probed yet).
+    """
+    for lever in levers:
+        if lever == "nospread":
+            for m in agent.monitors:  # every target's first probe at connect: in step
+                m.phase_ns = 0
+        elif lever.startswith("switch="):
+            sys.setswitchinterval(float(lever.split("=", 1)[1]))
+        elif lever != "freeze":
+            raise ValueError(f"unknown lever {lever!r}")
+
+
+async def _run_agent(spec: ClientSpec, samples: Samples, out: dict[str, Any]) -> None:
+    from otel_genesys.agent.runner import make_agent
+    from otel_genesys.core.outcome import Confidence, Outcome, ProbeOutcome
+    from otel_genesys.telemetry import TelemetrySettings, gc_tune, setup_telemetry
+
+    telemetry: Any = None
+    settings = TelemetrySettings(
+        exporter="otlp_grpc", endpoint=spec.otlp_endpoint, span_ratio=spec.span_ratio
+    )
+    if spec.telemetry == "otlp":
+        telemetry = setup_telemetry(settings)
+    elif spec.telemetry == "isolated":
+        from otel_genesys.telemetry.isolated import start_isolated_telemetry
+
+        telemetry = start_isolated_telemetry(settings)
+        out["export_pid"] = telemetry.process.pid
+    gc_tune()  # what start_telemetry does in `otel-genesys run`
+    agent = make_agent(_agent_targets(spec), [], telemetry)
+    totals = {"outcomes": 0}
+    ok_, timeout_ = Outcome.OK, Outcome.TIMEOUT
+    degraded_ = Confidence.DEGRADED
+
+    def collect(o: ProbeOutcome) -> None:
+        totals["outcomes"] += 1
+        if not samples.recording:
+            return
+        if o.outcome is ok_:
+            samples.add(o.sent_ns, o.rtt_ns, o.lateness_ns)
+            if o.confidence is degraded_:
+                samples.degraded += 1
+        elif o.outcome is timeout_:
+            samples.add(o.sent_ns, None, o.lateness_ns)
+
+    agent.on_outcome(collect)
+    out["rss_base"] = _rss()
+    t0 = time.perf_counter()
+    await agent.start()
+    _apply_levers(spec.levers, agent)
+    deadline = t0 + spec.connect_timeout_s
+    while len(agent.connected()) < spec.connections and time.perf_counter() < deadline:
+        await asyncio.sleep(0.05)
+    out["connect_s"] = time.perf_counter() - t0
+    out["connected"] = len(agent.connected())
+    if "freeze" in spec.levers:
+        gc.collect()
+        gc.freeze()
+    async with aiohttp.ClientSession() as http:
+        await _measure(spec, samples, out, http)
+    await agent.stop()
+    sent = ok = timeout = aborted = 0
+    for m in agent.monitors:
+        for session in m.sessions.values():
+            c = session.counters
+            sent += c.sent
+            ok += c.ok
+            timeout += c.timeout
+            aborted += c.aborted
+    out["totals"] = {
+        "sent": sent,
+        "ok": ok,
+        "timeout": timeout,
+        "aborted": aborted,
+        "outcomes_seen": totals["outcomes"],
+        "lost": sent - ok - timeout - aborted,
+        "unseen": sent - totals["outcomes"],
+    }
+    out["callback_errors"] = agent.callback_errors
+    if telemetry is not None:
+        rec = telemetry.recorder
+        telemetry.force_flush(5.0)
+        out["telemetry"] = {
+            "recorder_dropped": rec.dropped,
+            "recorder_errors": rec.errors,
+            "spans_dropped": telemetry.health.spans_dropped,
+            "span_export_failures": telemetry.health.span_export_failures,
+            "metric_export_failures": telemetry.health.metric_export_failures,
+        }
+        telemetry.shutdown(5.0)
+
+
+# ------------------------------------------------------------------ the websockets peer
+
+
+async def _run_websockets(spec: ClientSpec, samples: Samples, out: dict[str, Any]) -> None:
+    from websockets.asyncio.client import ClientConnection, connect
+
+    clock = time.perf_counter_ns
+
+    class Recording(ClientConnection):
+        """Notes each keepalive measurement the moment the library makes it."""
+
+        def acknowledge_pings(self, data: bytes) -> None:
+            known = data in self.pending_pings
+            super().acknowledge_pings(data)
+            if known:
+                rtt = int(self.latency * 1e9)
+                samples.add(clock() - rtt, rtt, None)
+
+    async with aiohttp.ClientSession() as http:
+        url = spec.url
+        if spec.delays_ms:
+            url = await _emulator_channel(http, spec.url)
+        gate = asyncio.Semaphore(spec.connect_concurrency)
+
+        async def open_one() -> Any:
+            if spec.connections > 1:
+                # The keepalive starts at open: stagger opens so connections do not ping in
+                # step (the bare client gets the same random phase per connection).
+                await asyncio.sleep(random.random() * spec.interval_s)
+            async with gate:
+                return await connect(
+                    url,
+                    create_connection=Recording,
+                    ping_interval=spec.interval_s,
+                    ping_timeout=PONG_TIMEOUT_S,
+                    max_queue=None,
+                )
+
+        out["rss_base"] = _rss()
+        t0 = time.perf_counter()
+        sockets = await asyncio.gather(*(open_one() for _ in range(spec.connections)))
+        out["connect_s"] = time.perf_counter() - t0
+        await _measure(spec, samples, out, http)
+        await asyncio.gather(*(ws.close() for ws in sockets), return_exceptions=True)
+
+
+# ------------------------------------------------------------------ measuring
+
+
+async def _measure(
+    spec: ClientSpec, samples: Samples, out: dict[str, Any], http: aiohttp.ClientSession
+) -> None:
+    """Truth: walk the delay phases. Scale: warm up, then one measured window."""
+    await asyncio.sleep(spec.warmup_s)
+    if spec.delays_ms:
+        out["phases"] = await _run_phases(spec, samples, http)
+        return
+    gc_before = [s["collections"] for s in gc.get_stats()]
+    server = psutil.Process(spec.server_pid) if spec.server_pid else None
+    server0 = sum(server.cpu_times()[:2]) if server else 0.0
+    export = psutil.Process(out["export_pid"]) if out.get("export_pid") else None
+    export0 = sum(export.cpu_times()[:2]) if export else 0.0
+    cpu0, t0 = time.process_time(), time.perf_counter()
+    samples.recording = True
+    await asyncio.sleep(spec.window_s)
+    samples.recording = False
+    cpu1, t1 = time.process_time(), time.perf_counter()
+    out["window_s"] = t1 - t0
+    out["cpu_s"] = cpu1 - cpu0
+    if export is not None:
+        # The export process is part of the agent's cost: CPU and memory both count.
+        out["export_cpu_s"] = sum(export.cpu_times()[:2]) - export0
+        out["cpu_s"] += out["export_cpu_s"]
+        out["export_rss"] = int(export.memory_info().rss)
+    if server is not None:
+        out["server_cpu_s"] = sum(server.cpu_times()[:2]) - server0
+    out["rss_steady"] = _rss() + out.get("export_rss", 0)
+    out["gc_collections"] = [s["collections"] - b for s, b in zip(gc.get_stats(), gc_before,
+                                                                   strict=True)]
+
+
+async def _main(spec: ClientSpec) -> dict[str, Any]:
+    samples = Samples()
+    out: dict[str, Any] = {"kind": spec.kind, "connections": spec.connections}
+    runners: dict[str, Callable[[ClientSpec, Samples, dict[str, Any]], Awaitable[None]]] = {
+        "bare": _run_bare,
+        "agent": _run_agent,
+        "websockets": _run_websockets,
+    }
+    await runners[spec.kind](spec, samples, out)
+    if not spec.delays_ms:
+        out["cycles"] = samples.cycles
+        out["timeouts"] = samples.timeouts
+        out["degraded"] = samples.degraded
+        out["ok"] = len(samples.rtt_ns)
+        out["rtt"] = _summary(samples.rtt_ns)
+        out["lateness"] = _summary(samples.lateness_ns)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the spec given as the only argument; print one JSON line."""
+    args = sys.argv[1:] if argv is None else argv
+    spec = ClientSpec.from_json(args[0])
+    try:
+        import resource
+
+        _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    except (ImportError, ValueError, OSError):
+        pass
+    result = asyncio.run(_main(spec))
+    result["pid"] = os.getpid()
+    sys.stdout.write(json.dumps(result) + "\n")
+    sys.stdout.flush()
+    with contextlib.suppress(Exception):
+        sys.stderr.flush()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,107 @@
+"""A bare aiohttp WebSocket pong server: the cheapest honest peer for scale runs.
+
+It answers every RFC 6455 ping frame with a pong echoing the payload and
+counts what it saw, so the harness can check "probes lost" against the far
+end. Runs in its own process so the client being measured shares nothing
+with it but the loopback interface::
+
+    python -m bench.pong_server --port 0
+    # prints: ws://127.0.0.1:PORT/ws   (counters at http://127.0.0.1:PORT/counters)
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import signal
+import sys
+from dataclasses import asdict, dataclass
+
+from aiohttp import WSMsgType, web
+
+BACKLOG = 4096
+"""Listen backlog: the agent opens thousands of sockets at once at start-up."""
+
+
+@dataclass(slots=True)
+class Counters:
+    """What the server saw since it started."""
+
+    connections: int = 0
+    """Sockets open right now."""
+    accepted: int = 0
+    pings: int = 0
+    pongs: int = 0
+
+
+async def _socket(request: web.Request) -> web.WebSocketResponse:
+    counters: Counters = request.app[COUNTERS]
+    # autoping off: aiohttp would answer pings itself and we could not count them.
+    ws = web.WebSocketResponse(autoping=False, max_msg_size=1 << 20)
+    await ws.prepare(request)
+    counters.connections += 1
+    counters.accepted += 1
+    ping = WSMsgType.PING
+    try:
+        while True:
+            msg = await ws.receive()
+            if msg.type is ping:
+                counters.pings += 1
+                await ws.pong(msg.data)
+                counters.pongs += 1
+            elif msg.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED,
+                              WSMsgType.ERROR):
+                break
+    finally:
+        counters.connections -= 1
+    return ws
+
+
+async def _counters(request: web.Request) -> web.Response:
+    return web.json_response(asdict(request.app[COUNTERS]))
+
+
+COUNTERS: web.AppKey[Counters] = web.AppKey("counters", Counters)
+
+
+def make_app() -> web.Application:
+    """The application: ``/ws`` (pong) and ``/counters`` (JSON)."""
+    app = web.Application()
+    app[COUNTERS] = Counters()
+    app.router.add_get("/ws", _socket)
+    app.router.add_get("/counters", _counters)
+    return app
+
+
+async def serve(host: str, port: int) -> None:
+    """Serve until SIGTERM/SIGINT; print the WebSocket URL first."""
+    runner = web.AppRunner(make_app(), handle_signals=False, shutdown_timeout=1.0)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port, backlog=BACKLOG)
+    await site.start()
+    server = site._server
+    assert server is not None
+    bound = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    print(f"ws://{host}:{bound}/ws", flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    await runner.cleanup()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command-line entry: ``--host``, ``--port`` (0 = any free port)."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0)
+    args = parser.parse_args(argv)
+    asyncio.run(serve(args.host, args.port))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,130 @@
+"""The benchmark harness must keep working: a smoke run end to end, plus its arithmetic."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bench._stats import Spread, quantile
+from bench.harness import Plan, Results, run
+from bench.profile import summarise
+from bench.report import scale_rows, targets, truth_cells
+
+pytest.importorskip("matplotlib")
+
+
+def test_bench_quantile_and_spread() -> None:
+    assert quantile([4, 1, 3, 2], 0.0) == 1
+    assert quantile([4, 1, 3, 2], 1.0) == 4
+    assert quantile(list(range(101)), 0.99) == 99
+    s = Spread.of([3.0, float("nan"), 1.0, 2.0])
+    assert (s.median, s.low, s.high, s.runs) == (2.0, 1.0, 3.0, 3)
+    assert Spread.of([]).fmt() == "n/a"
+
+
+def _scale(rep: int, variant: str, cpu_s: float, rtt_p99_ns: int) -> dict[str, Any]:
+    return {
+        "rep": rep, "variant": variant, "n": 100, "server_pings": 1000, "cycles": 1000,
+        "cpu_s": cpu_s, "window_s": 10.0, "rss_base": 0, "rss_steady": 100 * 1024 * 10,
+        "rtt": {"p50": 100_000, "p99": rtt_p99_ns}, "lateness": {"p50": 0, "p99": 1_000_000},
+        "timeouts": 0, "ok": 1000, "degraded": 10 if variant == "agent" else 0,
+        "totals": {"sent": 1000, "ok": 1000, "timeout": 0, "aborted": 0, "lost": 0,
+                   "unseen": 0} if variant == "agent" else None,
+    }
+
+
+def test_bench_ratios_are_taken_within_a_repetition() -> None:
+    # Rep 0 is a slow machine moment for both clients, rep 1 a fast one: the ratio is 2.0
+    # in both, whereas mixing repetitions would give 0.5 or 8.0.
+    records = [
+        _scale(0, "bare", 0.4, 500_000), _scale(0, "agent", 0.8, 700_000),
+        _scale(1, "bare", 0.1, 300_000), _scale(1, "agent", 0.2, 2_300_000),
+    ]
+    rows = {r.variant: r for r in scale_rows(records)}
+    agent = rows["agent"]
+    assert agent.ratio_vs_bare.median == pytest.approx(2.0)
+    assert (agent.ratio_vs_bare.low, agent.ratio_vs_bare.high) == pytest.approx((2.0, 2.0))
+    assert agent.rtt_p99_vs_bare_ms.high == pytest.approx(2.0)
+    assert agent.degraded_share.median == pytest.approx(0.01)
+    results = Results(plan={}, machine={}, started="", command="")
+    verdicts = {t[0]: t[2] for t in targets(results, [], list(rows.values()))}
+    assert verdicts["2. Overhead at 100: agent CPU per cycle ÷ bare (defaults) ≤ 1.3"] != "holds"
+    assert verdicts["3. Scale at 100: zero probes lost"] == "holds"
+
+
+def test_bench_truth_error_uses_the_floor_of_the_same_repetition() -> None:
+    def phase(delay: float, rtts_ms: list[float]) -> dict[str, Any]:
+        return {"delay_ms": delay, "rtt_ns": [int(x * 1e6) for x in rtts_ms]}
+
+    records = [
+        {"rep": 0, "mode": "control", "kind": "bare",
+         "phases": [phase(0, [0.3] * 5), phase(5, [5.5] * 5)]},
+        {"rep": 0, "mode": "control", "kind": "agent",
+         "phases": [phase(0, [0.32] * 5), phase(5, [5.36] * 5)]},
+    ]
+    cells = {(c.kind, c.delay_ms): c for c in truth_cells(records)}
+    agent5 = cells[("agent", 5.0)]
+    assert agent5.floor_ms.median == pytest.approx(0.3)
+    assert agent5.signed_p50_ms.median == pytest.approx(0.06)
+    assert agent5.vs_bare_p50_ms.median == pytest.approx(-0.14)
+
+
+def test_bench_profile_summary_groups_and_threads() -> None:
+    raw = (
+        "thread (1): MainThread;run (a.py:1);ConnectionMonitor._probe_loop (m.py:5) 6\n"
+        "thread (2): otel-genesys-telemetry;_Materializer._outcome (r.py:3);"
+        "Histogram.record (i.py:9) 3\n"
+        "thread (3): ThreadPoolExecutor-0_1;encode_spans (t.py:2) 1\n"
+    )
+    s = summarise(raw)
+    assert s["samples"] == 10
+    assert dict(s["threads"]) == {"MainThread": 0.6, "otel-genesys-telemetry": 0.3,
+                                  "ThreadPoolExecutor": 0.1}
+    groups = dict(s["groups"])
+    assert groups["OTel metrics: record (per probe)"] == pytest.approx(0.3)
+    assert groups["probe loop: ConnectionMonitor._probe_loop"] == pytest.approx(0.6)
+    assert groups["OTLP encode: spans"] == pytest.approx(0.1)
+
+
+def test_bench_harness_smoke_run_writes_report_and_plots(tmp_path: Path) -> None:
+    run(Plan.smoke(), tmp_path, command="pytest smoke")
+    report = (tmp_path / "REPORT.md").read_text()
+    for heading in ("## Targets", "## 1. Truth", "### CPU", "## 5. Peer"):
+        assert heading in report
+    for name in ("rtt_error.png", "cpu_per_cycle.png", "lateness.png", "rtt_p99.png"):
+        assert (tmp_path / name).read_bytes()[:4] == b"\x89PNG"
+    raw = json.loads((tmp_path / "raw.json").read_text())
+    scale = {r["variant"]: r for r in raw["scale"]}
+    assert "error" not in scale["agent"], scale["agent"].get("error")
+    assert scale["agent"]["cycles"] > 0 and scale["bare"]["cycles"] > 0
+    assert scale["agent"]["totals"]["lost"] == 0
+    assert scale["agent"]["totals"]["sent"] == scale["agent"]["server_pings"]
+    # The export process's CPU is measured and counted with the agent's.
+    isolated = scale["agent, export process"]
+    assert "error" not in isolated, isolated.get("error")
+    assert isolated["totals"]["lost"] == 0 and isolated["cycles"] > 0
+    assert 0 < isolated["export_cpu_s"] <= isolated["cpu_s"]
+    agent_truth = next(r for r in raw["truth"] if r["kind"] == "agent")
+    delayed = next(p for p in agent_truth["phases"] if p["delay_ms"] == 5.0)
+    assert delayed["rtt_ns"], "no samples in the 5 ms phase"
+    # The injected delay really reached the agent's numbers.
+    assert min(delayed["rtt_ns"]) >= 5_000_000
+
+
+def test_bench_optimisation_ratio_is_after_over_before_per_repetition() -> None:
+    from bench.report import optimisation_rows, runs_by_rep
+
+    records = [
+        {**_scale(0, "agent", 0.2, 2_000_000), "variant": "agent, before"},
+        _scale(0, "agent", 0.2, 1_000_000),
+        {**_scale(1, "agent", 0.1, 8_000_000), "variant": "agent, before"},
+        _scale(1, "agent", 0.1, 2_000_000),
+    ]
+    rows = {label: (b, a, r) for _, _, label, b, a, r in optimisation_rows(runs_by_rep(records))}
+    before, after, ratio = rows["RTT p99 ms"]
+    assert (before.low, before.high) == pytest.approx((2.0, 8.0))
+    assert (after.low, after.high) == pytest.approx((1.0, 2.0))
+    assert (ratio.low, ratio.high) == pytest.approx((0.25, 0.5))
