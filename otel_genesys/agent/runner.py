@@ -302,6 +302,7 @@ def start_telemetry(
     log_level: str | None = None,
     extra_metric_readers: Sequence[Any] = (),
     isolate: bool = False,
+    targets_hint: int = 0,
 ) -> Any:
     """Logging and OpenTelemetry set up from the configuration.
 
@@ -311,6 +312,8 @@ def start_telemetry(
     for. ``log_level`` overrides ``[log] level``; ``extra_metric_readers`` are
     added next to the configured exporter (the Prometheus pull reader).
 
+    ``targets_hint`` (how many targets will report) sizes the metric cardinality
+    limit so no target's series is merged into the SDK's overflow point.
     ``isolate`` (``run``) starts the OTel SDK in a separate export process when
     ``telemetry.isolation`` is ``process`` and nothing needs the SDK in this
     process: no Prometheus reader, no OTLP log export, and some exporter on.
@@ -340,6 +343,7 @@ def start_telemetry(
         span_ratio=tc.span_ratio,
         logs_export=tc.logs_export,
         export_interval_ns=tc.export_interval_ns,
+        targets_hint=targets_hint,
     )
     telemetry: Any
     if (

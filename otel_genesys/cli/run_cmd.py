@@ -186,6 +186,7 @@ async def _run_async(
         log_level=args.log_level,
         extra_metric_readers=[exposition.reader] if exposition is not None else [],
         isolate=True,
+        targets_hint=len(plan.targets),
     )
     sinks = [StreamSink(sys.stdout, as_json=True)] if args.json else []
     if plan.emulator is not None and not args.json:
@@ -290,7 +291,9 @@ async def _check_async(
     except ConfigError as exc:
         print(str(exc), file=sys.stderr)
         return EXIT_CONFIG
-    telemetry = start_telemetry(config, demo=False, quiet=True, log_level=args.log_level)
+    telemetry = start_telemetry(
+        config, demo=False, quiet=True, log_level=args.log_level, targets_hint=len(plan.targets)
+    )
     agent = make_agent(plan.targets, [], telemetry)
     printer = StreamSink(sys.stdout, as_json=args.json)
     try:

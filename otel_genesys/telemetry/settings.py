@@ -17,6 +17,22 @@ ExporterChoice = Literal["auto", "otlp", "otlp_grpc", "otlp_http", "console", "n
 EXPORTER_CHOICES: tuple[str, ...] = ("auto", "otlp", "otlp_grpc", "otlp_http", "console", "none")
 
 
+SERIES_PER_TARGET = 32
+"""Attribute sets one target may need in one metric (2 probe modes x 3 outcomes x 2
+confidences for the probe counter is the largest, plus reconnect causes)."""
+DEFAULT_CARDINALITY_LIMIT = 2000
+"""The OTel SDK's default per metric stream."""
+
+
+def cardinality_limit(targets: int) -> int:
+    """Attribute sets kept per ``genesys.*`` metric for ``targets`` targets.
+
+    >>> cardinality_limit(10), cardinality_limit(10_000)
+    (2000, 320000)
+    """
+    return max(DEFAULT_CARDINALITY_LIMIT, SERIES_PER_TARGET * targets)
+
+
 @dataclass(frozen=True, slots=True)
 class TelemetrySettings:
     """How telemetry is exported.
@@ -50,6 +66,11 @@ class TelemetrySettings:
     """Bound of spans waiting for export; overflow is dropped and counted."""
     drain_interval_s: float = 0.05
     """How often the telemetry worker thread drains the hand-off queue."""
+    targets_hint: int = 0
+    """How many targets will report. Each ``genesys.*`` metric then keeps up to
+    ``max(2000, SERIES_PER_TARGET * targets_hint)`` attribute sets; beyond the
+    SDK's default of 2,000, every further series would be merged into one
+    ``otel.metric.overflow`` point and per-target data lost."""
 
     def __post_init__(self) -> None:
         headers: object = self.headers
@@ -69,6 +90,8 @@ class TelemetrySettings:
             problems.append("telemetry.export_timeout_s must be positive")
         if self.queue_size < 1 or self.span_queue_size < 1:
             problems.append("telemetry queue sizes must be at least 1")
+        if self.targets_hint < 0:
+            problems.append("telemetry.targets_hint must not be negative")
         if self.drain_interval_s <= 0:
             problems.append("telemetry.drain_interval_s must be positive")
         if problems:

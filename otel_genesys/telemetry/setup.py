@@ -36,6 +36,7 @@ from opentelemetry.sdk.metrics.export import (
     MetricReader,
     PeriodicExportingMetricReader,
 )
+from opentelemetry.sdk.metrics.view import View
 from opentelemetry.sdk.resources import SERVICE_INSTANCE_ID, SERVICE_NAME, SERVICE_VERSION, Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SpanExporter
@@ -55,7 +56,11 @@ from otel_genesys.telemetry.export_health import (
 )
 from otel_genesys.telemetry.logs import OtelLogHandler
 from otel_genesys.telemetry.recorder import Recorder
-from otel_genesys.telemetry.settings import TelemetrySettings
+from otel_genesys.telemetry.settings import (
+    DEFAULT_CARDINALITY_LIMIT,
+    TelemetrySettings,
+    cardinality_limit,
+)
 
 _log = logging.getLogger(__name__)
 
@@ -336,8 +341,14 @@ def setup_telemetry(
                 )
             )
     readers.extend(extra_metric_readers)
+    limit = cardinality_limit(settings.targets_hint)
+    views = (
+        [View(instrument_name="genesys.*", aggregation_cardinality_limit=limit)]
+        if limit > DEFAULT_CARDINALITY_LIMIT
+        else []
+    )
     meter_provider = MeterProvider(
-        resource=resource, metric_readers=readers, shutdown_on_exit=False
+        resource=resource, metric_readers=readers, views=views, shutdown_on_exit=False
     )
 
     # ---- logs
