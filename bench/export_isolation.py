@@ -48,7 +48,13 @@ class _Samples:
 
 
 async def run_variant(
-    variant: str, url: str, endpoint: str, connections: int, window_s: float, warm_s: float
+    variant: str,
+    url: str,
+    endpoint: str,
+    connections: int,
+    window_s: float,
+    warm_s: float,
+    span_ratio: float = 1.0,
 ) -> dict[str, Any]:
     """Monitor ``connections`` targets with telemetry placed as ``variant``; return figures."""
     from otel_genesys.agent.runner import make_agent
@@ -57,7 +63,9 @@ async def run_variant(
     from otel_genesys.telemetry import TelemetrySettings, gc_tune, setup_telemetry
     from otel_genesys.telemetry.isolated import start_isolated_telemetry
 
-    settings = TelemetrySettings(exporter="otlp_grpc", endpoint=endpoint)
+    settings = TelemetrySettings(
+        exporter="otlp_grpc", endpoint=endpoint, span_ratio=span_ratio, targets_hint=connections
+    )
     telemetry: Any = None
     if variant == "thread":
         telemetry = setup_telemetry(settings)
@@ -117,10 +125,12 @@ async def main_async(args: argparse.Namespace) -> None:
         with DiscardSink() as sink:
             for variant in args.variants.split(","):
                 r = await run_variant(
-                    variant, url, sink.endpoint, args.connections, args.window, args.warmup
-                )
+                    variant, url, sink.endpoint, args.connections, args.window, args.warmup,
+                    args.span_ratio,
+                )  # fmt: skip
                 print(
-                    f"{r['variant']:8s} n={args.connections} samples={r['samples']} "
+                    f"{r['variant']:8s} n={args.connections} span_ratio={args.span_ratio} "
+                    f"samples={r['samples']} "
                     f"rtt p50={r['rtt_p50_ms']:.2f} p99={r['rtt_p99_ms']:.2f} ms "
                     f"lateness p99={r['lateness_p99_ms']:.2f} ms degraded={r['degraded']:.1%} "
                     f"agent cpu={r['agent_cpu']:.0%} ({r['cpu_per_cycle_us']:.0f} us/cycle) "
@@ -138,6 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--variants", default=",".join(VARIANTS))
     parser.add_argument("--window", type=float, default=8.0, help="measured seconds")
     parser.add_argument("--warmup", type=float, default=3.0, help="seconds after connecting")
+    parser.add_argument("--span-ratio", type=float, default=1.0, help="telemetry.span_ratio")
     args = parser.parse_args(argv)
     unknown = set(args.variants.split(",")) - set(VARIANTS)
     if unknown:
