@@ -44,9 +44,11 @@ from otel_genesys.instrumentation._common import (
     PROBE_ATTR,
     InstancePatches,
     Runtime,
+    close_probe,
     is_json_ping,
     is_json_pong,
     probe_of,
+    timed_json_send,
 )
 from otel_genesys.instrumentation._conn import ConnectionProbe
 
@@ -105,7 +107,7 @@ class _ArrivalTap:
         try:
             return self._inner.feed_eof()
         finally:
-            _close(self._probe)
+            close_probe(self._probe)
 
     def _inspect(self, buf: Any, now: int) -> None:
         last = self._last
@@ -160,13 +162,6 @@ class _PongFilter:
             return msg
 
 
-def _close(probe: ConnectionProbe) -> None:
-    try:
-        probe.close()
-    except Exception:
-        probe.fail()
-
-
 def _patch(rt: Runtime, ws: Any, probe: ConnectionProbe) -> InstancePatches:
     patches = InstancePatches(ws)
     orig_ping, orig_send_str, orig_close = ws.ping, ws.send_str, ws.close
@@ -182,23 +177,13 @@ def _patch(rt: Runtime, ws: Any, probe: ConnectionProbe) -> InstancePatches:
         try:
             return await orig_ping(*args, **kwargs)
         except Exception:
-            _close(probe)  # the socket is gone: what is outstanding is aborted
+            close_probe(probe)  # the socket is gone: what is outstanding is aborted
             raise
 
     def ping(*args: Any, **kwargs: Any) -> Any:
         return timed_ping(args, kwargs)
 
-    async def timed_json_ping(args: Any, kwargs: Any) -> Any:
-        if rt.enabled() and not probe.closed:
-            try:
-                probe.json_ping_sent(probe.clock())
-            except Exception:
-                probe.fail()
-        try:
-            return await orig_send_str(*args, **kwargs)
-        except Exception:
-            _close(probe)
-            raise
+    timed_json_ping = timed_json_send(rt, probe, orig_send_str)
 
     def send_str(*args: Any, **kwargs: Any) -> Any:
         data = args[0] if args else kwargs.get("data")
@@ -211,7 +196,7 @@ def _patch(rt: Runtime, ws: Any, probe: ConnectionProbe) -> InstancePatches:
         try:
             return await orig_close(*args, **kwargs)
         finally:
-            _close(probe)
+            close_probe(probe)
 
     patches.set("ping", ping)
     patches.set("send_str", send_str)

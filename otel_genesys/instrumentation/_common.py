@@ -6,6 +6,7 @@ import asyncio
 import json
 import time
 import weakref
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -131,3 +132,36 @@ def probe_of(instance: Any) -> ConnectionProbe | None:
     if probe is None or probe.closed:
         return None
     return probe
+
+
+def close_probe(probe: ConnectionProbe) -> None:
+    """The connection is gone: abort what is outstanding (never raises)."""
+    try:
+        probe.close()
+    except Exception:
+        probe.fail()
+
+
+def timed_json_send(
+    rt: Runtime, probe: ConnectionProbe, send: Callable[..., Awaitable[Any]]
+) -> Callable[[Any, Any], Awaitable[Any]]:
+    """Wrap the app's write of a Genesys JSON ping (both client libraries).
+
+    The ping is registered before the write, so its pong cannot beat it; a
+    failed write aborts what is outstanding and re-raises the app's exception.
+    """
+
+    async def timed(args: Any, kwargs: Any) -> Any:
+        if rt.enabled() and not probe.closed:
+            try:
+                probe.json_ping_sent(probe.clock())
+            except Exception:
+                probe.fail()
+        try:
+            return await send(*args, **kwargs)
+        except Exception:
+            close_probe(probe)
+            raise
+
+    return timed
+

@@ -37,6 +37,7 @@ from otel_genesys.instrumentation._common import (
     Runtime,
     is_json_ping,
     is_json_pong,
+    timed_json_send,
 )
 from otel_genesys.instrumentation._conn import ConnectionProbe
 
@@ -101,18 +102,7 @@ def _patch(rt: Runtime, conn: Any, probe: ConnectionProbe) -> InstancePatches:
             return orig_ping(*args, **kwargs)  # our own: registered by the active loop
         return timed_ping(args, kwargs)
 
-    async def timed_json_ping(args: Any, kwargs: Any) -> Any:
-        if rt.enabled() and not probe.closed:
-            try:
-                # Registered before the write: the pong cannot beat its ping.
-                probe.json_ping_sent(probe.clock())
-            except Exception:
-                probe.fail()
-        try:
-            return await orig_send(*args, **kwargs)
-        except Exception:
-            probe.close()  # the connection is gone: what is outstanding is aborted
-            raise
+    timed_json_ping = timed_json_send(rt, probe, orig_send)
 
     def send(*args: Any, **kwargs: Any) -> Any:
         message = args[0] if args else kwargs.get("message")
