@@ -38,12 +38,13 @@ import sys
 import threading
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from multiprocessing.connection import Connection
 from typing import Any
 
+from otel_genesys.core.events import AuditEvent
 from otel_genesys.telemetry.offload import OffloadWorker
-from otel_genesys.telemetry.recorder import QueuedSink
+from otel_genesys.telemetry.recorder import QueuedSink, log_audit
 from otel_genesys.telemetry.settings import TelemetrySettings
 
 _log = logging.getLogger(__name__)
@@ -133,7 +134,14 @@ class ForwardingRecorder(QueuedSink):
         return True
 
     def _ship(self, batch: list[Any]) -> None:
-        if batch and not self._send(("batch", batch)):
+        if not batch:
+            return
+        for record in batch:
+            if type(record) is AuditEvent:
+                # The audit trail is written here, in the agent's process: its log
+                # files, its terminal and the live view all see it.
+                log_audit(record)
+        if not self._send(("batch", batch)):
             self.ship_errors += 1
             self._worker.dropped += len(batch)
 
@@ -155,6 +163,9 @@ class ForwardingRecorder(QueuedSink):
                 for name, value in zip(HEALTH_FIELDS, counters, strict=False):
                     setattr(remote, name, int(value))
                 remote.reports += 1
+                continue
+            if kind == "log":
+                _relog(message)
                 continue
             if kind == "ready":
                 self.routes = dict(message[1])
@@ -269,7 +280,7 @@ def start_isolated_telemetry(
     """
     parent_sock, child_sock = socket.socketpair()
     launch = _Launch(
-        settings=settings,
+        settings=replace(settings, audit_log=False),
         resource_attributes=dict(resource_attributes) if resource_attributes else None,
         log_level=log_level,
         log_format=log_format,
@@ -296,22 +307,55 @@ def start_isolated_telemetry(
 # ====================================================================== the child
 
 
+_LOG_EXTRAS = ("target", "event", "attributes")
+
+
+class _ForwardingLogHandler(logging.Handler):
+    """In the export process: send each log record to the agent's process."""
+
+    def __init__(self, send: Any) -> None:
+        super().__init__()
+        self._send = send
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            extras = {k: getattr(record, k) for k in _LOG_EXTRAS if hasattr(record, k)}
+            self._send(("log", record.levelno, record.name, record.getMessage(), extras))
+        except Exception:
+            self.handleError(record)
+
+
+def _relog(message: tuple[Any, ...]) -> None:
+    """In the agent's process: write a log record that came from the export process."""
+    _, level, name, text, extras = message
+    logger = logging.getLogger(name)
+    if logger.isEnabledFor(level):
+        logger.log(level, "%s", text, extra={**extras, "export_process": True})
+
+
 def _child(conn: Connection) -> int:
     from otel_genesys.telemetry.gctune import gc_tune
-    from otel_genesys.telemetry.logs import configure_logging, register_secret
+    from otel_genesys.telemetry.logs import RedactingFilter, register_secret
     from otel_genesys.telemetry.setup import setup_telemetry
 
     launch: _Launch = pickle.loads(conn.recv_bytes())
-    configure_logging(launch.log_level, launch.log_format)  # type: ignore[arg-type]
-    for secret in launch.secrets:
-        register_secret(secret)
-    telemetry = setup_telemetry(launch.settings, resource_attributes=launch.resource_attributes)
-    gc_tune()
     send_lock = threading.Lock()
 
     def send(message: tuple[Any, ...]) -> None:
         with contextlib.suppress(OSError, ValueError), send_lock:
             conn.send_bytes(pickle.dumps(message, protocol=_PICKLE))
+
+    # Every log line of this process (exporter warnings when the Collector is
+    # down, ...) is written by the agent's process, which owns the terminal.
+    handler = _ForwardingLogHandler(send)
+    handler.addFilter(RedactingFilter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(launch.log_level.upper())
+    for secret in launch.secrets:
+        register_secret(secret)
+    telemetry = setup_telemetry(launch.settings, resource_attributes=launch.resource_attributes)
+    gc_tune()
 
     def health() -> tuple[int, ...]:
         h, rec = telemetry.health, telemetry.recorder

@@ -170,6 +170,25 @@ def _event_attrs(pairs: Iterable[tuple[str, Any]]) -> Attrs:
 # ------------------------------------------------------------------ instruments
 
 
+def log_audit(event: AuditEvent, attrs: Attrs | None = None) -> None:
+    """Write one audit event to the ``otel_genesys.audit`` log (the governance trail)."""
+    level = logging.WARNING if event.kind in n.WARNING_KINDS else logging.INFO
+    if not _audit_log.isEnabledFor(level):
+        return
+    extra_attrs = dict(attrs if attrs is not None else _event_attrs(event.attributes))
+    if event.sequence is not None:
+        extra_attrs[n.PROBE_SEQUENCE] = event.sequence
+    _audit_log.log(
+        level,
+        event.kind.name.lower().replace("_", " "),
+        extra={
+            "target": event.target.name,
+            "event": n.audit_event_name(event.kind),
+            "attributes": extra_attrs,
+        },
+    )
+
+
 class _Instruments:
     """Every instrument, created once per meter provider."""
 
@@ -291,6 +310,9 @@ class _Materializer:
         }
         self.errors = 0
         """Records that raised while being turned into OTel data."""
+        self.log_audit = True
+        """Write audit events to the log here (off in an export process: the agent's
+        own process logs them, so they reach its terminal, live view and log files)."""
 
     # ---------------------------------------------------------------- batch entry
 
@@ -421,7 +443,8 @@ class _Materializer:
         inst = self._inst
         kind = event.kind
         attrs = _event_attrs(event.attributes)
-        self._log_audit(event, attrs)
+        if self.log_audit:
+            log_audit(event, attrs)
         if kind is AuditKind.RECONNECT:
             cause = (
                 attrs.get(n.RECONNECT_CAUSE)
@@ -472,23 +495,6 @@ class _Materializer:
         )
         self._add_event(span, event)
         span.end(end_time=event.time_wall_ns)
-
-    def _log_audit(self, event: AuditEvent, attrs: Attrs) -> None:
-        level = logging.WARNING if event.kind in n.WARNING_KINDS else logging.INFO
-        if not _audit_log.isEnabledFor(level):
-            return
-        extra_attrs = dict(attrs)
-        if event.sequence is not None:
-            extra_attrs[n.PROBE_SEQUENCE] = event.sequence
-        _audit_log.log(
-            level,
-            event.kind.name.lower().replace("_", " "),
-            extra={
-                "target": event.target.name,
-                "event": n.audit_event_name(event.kind),
-                "attributes": extra_attrs,
-            },
-        )
 
     # ---------------------------------------------------------------- lifecycle etc.
 
@@ -648,12 +654,14 @@ class Recorder(QueuedSink):
         version: str = "0",
         wall_clock: Callable[[], int] = time.time_ns,
         start: bool = True,
+        log_audit: bool = True,
     ) -> None:
         self.health = health if health is not None else ExportHealth()
         self._inst = _Instruments(meter_provider, version)
         tracer = tracer_provider.get_tracer(n.INSTRUMENTATION_SCOPE, version)
         sampler = SpanSampler(span_ratio)
         self._mat = _Materializer(tracer, self._inst, sampler, wall_clock=wall_clock)
+        self._mat.log_audit = log_audit
         self._worker: OffloadWorker[_Record] = OffloadWorker(
             self._mat.handle,
             maxlen=queue_size,

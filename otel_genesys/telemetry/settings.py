@@ -66,6 +66,9 @@ class TelemetrySettings:
     """Bound of spans waiting for export; overflow is dropped and counted."""
     drain_interval_s: float = 0.05
     """How often the telemetry worker thread drains the hand-off queue."""
+    audit_log: bool = True
+    """Write audit events to the ``otel_genesys.audit`` log from the recorder (an
+    export process turns it off: the agent's own process writes them)."""
     targets_hint: int = 0
     """How many targets will report. Each ``genesys.*`` metric then keeps up to
     ``max(2000, SERIES_PER_TARGET * targets_hint)`` attribute sets; beyond the

@@ -375,6 +375,7 @@ def setup_telemetry(
         drain_interval_s=settings.drain_interval_s,
         health=health,
         version=otel_genesys.__version__,
+        log_audit=settings.audit_log,
     )
 
     if set_global:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import time
@@ -93,3 +94,24 @@ def test_a_dead_export_process_costs_the_probe_path_nothing(
     rec.flush(2.0)
     assert rec.dropped >= 1  # counted, not silently lost
     assert not telemetry.shutdown(3.0)
+
+
+def test_audit_and_export_process_logs_are_written_by_the_agents_process(
+    otlp_receiver: OtlpReceiver,  # noqa: F811
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    telemetry = start_isolated_telemetry(_settings(otlp_receiver), log_level="DEBUG")
+    try:
+        assert telemetry.recorder.wait_ready(30.0)
+        telemetry.recorder.event(
+            make_event(AuditKind.RECONNECT, attributes=(("cause", "close_1006"),))
+        )
+        assert telemetry.force_flush(10.0)
+    finally:
+        telemetry.shutdown(10.0)
+    audit = [r for r in caplog.records if r.name == "otel_genesys.audit"]
+    assert len(audit) == 1 and audit[0].process == os.getpid()  # once, and here
+    forwarded = [r for r in caplog.records if getattr(r, "export_process", False)]
+    assert any("export process" in r.getMessage() for r in forwarded)
+    assert all(r.process == os.getpid() for r in forwarded)
