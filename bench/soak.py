@@ -416,7 +416,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--no-telemetry", action="store_true", help="count outcomes only (no recorder)"
     )
+    parser.add_argument(
+        "--default-malloc", action="store_true",
+        help="leave glibc's malloc arenas at their default (otel-genesys run caps them at 2)",
+    )  # fmt: skip
     args = parser.parse_args(argv)
+    if not args.default_malloc:
+        from otel_genesys.telemetry.gctune import limit_malloc_arenas
+
+        limit_malloc_arenas()  # as `otel-genesys run` does, before any thread starts
     if args.mode == "core":
         result = soak_core(args.cycles, args.warmup, args.max_growth_pct, args.seed)
     else:

@@ -120,6 +120,9 @@ def _load(args: argparse.Namespace) -> tuple[Any, int | None] | int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from otel_genesys.telemetry.gctune import limit_malloc_arenas
+
+    limit_malloc_arenas()  # before any thread starts: a months-long run keeps a flat RSS
     loaded = _load(args)
     if isinstance(loaded, int):
         return loaded

@@ -405,6 +405,9 @@ def main() -> int:
     # signal meant for the agent: Ctrl-C and systemd reach the whole process group.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    from otel_genesys.telemetry.gctune import limit_malloc_arenas
+
+    limit_malloc_arenas()
     fd = int(os.environ.pop("OTEL_GENESYS_EXPORT_FD"))
     return _child(Connection(fd))
 
