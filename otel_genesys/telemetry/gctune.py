@@ -69,13 +69,12 @@ def limit_malloc_arenas(arenas: int = MALLOC_ARENAS) -> bool:
     """Cap glibc's malloc arenas (as ``MALLOC_ARENA_MAX`` would); True if applied.
 
     The agent runs several threads (telemetry worker, span processor, metric
-    reader, gRPC); glibc gives threads their own arenas, and over weeks their
-    fragmentation shows as slowly rising RSS while Python's own heap stays
-    flat. A socket soak of 2 million cycles grew RSS by 4.3 % with the default
-    and by 0.17 % over 1 million cycles with 2 arenas (docs/reliability.md). Call it
-    first thing, before threads start. A ``MALLOC_ARENA_MAX`` in the environment
-    wins (glibc already read it); on a C library without ``mallopt`` nothing
-    changes.
+    reader, gRPC); glibc gives threads their own arenas (up to 8 per core),
+    whose fragmentation can show as slowly rising RSS while Python's own heap
+    stays flat. Two arenas bound that native memory; the soak runs behind the
+    figures are in docs/reliability.md (*Long run*). Call it first thing, before
+    threads start. A ``MALLOC_ARENA_MAX`` in the environment wins (glibc already
+    read it); on a C library without ``mallopt`` nothing changes.
     """
     if os.environ.get("MALLOC_ARENA_MAX") or not sys.platform.startswith("linux"):
         return False
