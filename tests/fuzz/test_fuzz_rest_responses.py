@@ -125,7 +125,11 @@ def test_fuzz_malformed_token_response_is_counted_logged_and_retried(body: bytes
     assert run.problems() == []
     assert run.server.token_requests >= 2, "the agent stopped retrying"
     outcomes = [r.outcome for r in run.oauth]
-    assert outcomes and set(outcomes) == {"malformed"}  # every attempt counted as such
+    # Every answered attempt is counted as malformed, never ok. A keep-alive
+    # connection the server closed just as it was reused may show up as one
+    # `network` attempt on a loaded machine; that is a true outcome too.
+    assert outcomes.count("malformed") >= 1 and set(outcomes) <= {"malformed", "network"}
+    assert outcomes.count("network") <= 1, outcomes
     assert run.status["failures"].get("auth", 0) >= 1
     assert any("malformed token response" in r.getMessage() for r in run.logs)
     assert all(c.sent == 0 for c in run.counters.values())
