@@ -5,6 +5,8 @@ independent client (the ``websockets`` sync client), sets a fixed pong delay
 through the admin API and measures, for JSON pings and RFC 6455 control
 pings, the error ``rtt - requested_delay``. The 0 ms row is the baseline (the
 loopback round trip plus both ends' overhead), included in every other row.
+The last two columns are the server's own part, from its counters: how late
+its timer sent each delayed pong (``delay_overshoot_ms`` p50 and p99).
 
     .venv/bin/python bench/emulator_delay_accuracy.py [--pings 300]
 """
@@ -66,12 +68,13 @@ def main() -> int:
                         {"Authorization": "Bearer " + token})
         print(f"emulator {base_url}, {args.pings} pings per row, python {sys.version.split()[0]}")
         print(f"{'delay':>7} {'kind':>8} {'p50 err':>9} {'p99 err':>9} {'max err':>9}"
-              f" {'min err':>9}")
+              f" {'min err':>9} {'srv p50':>9} {'srv p99':>9}")
         with connect(channel["connectUri"], max_size=None) as ws:
             for delay_ms in DELAYS_MS:
                 spec = {"pong_delay": f"fixed:{delay_ms}ms"} if delay_ms else {}
-                _admin(base_url, "PUT", "/__emulator__/faults", spec)
                 for kind in ("json", "control"):
+                    _admin(base_url, "POST", "/__emulator__/reset")  # counters per row
+                    _admin(base_url, "PUT", "/__emulator__/faults", spec)
                     errors = []
                     for i in range(args.pings):
                         started = time.perf_counter_ns()
@@ -84,13 +87,14 @@ def main() -> int:
                         rtt_ms = (time.perf_counter_ns() - started) / 1e6
                         errors.append(rtt_ms - delay_ms)
                         time.sleep(0.002)
+                    counters = _admin(base_url, "GET", "/__emulator__/counters")
+                    assert isinstance(counters, dict)
+                    over = counters["global"]["delay_overshoot_ms"]
+                    srv = (f" {over['p50']:>7.3f}ms {over['p99']:>7.3f}ms" if over["count"]
+                           else f" {'-':>9} {'-':>9}")
                     print(f"{delay_ms:>5.0f}ms {kind:>8} {statistics.median(errors):>7.3f}ms"
                           f" {_percentile(errors, 0.99):>7.3f}ms {max(errors):>7.3f}ms"
-                          f" {min(errors):>7.3f}ms", flush=True)
-        counters = _admin(base_url, "GET", "/__emulator__/counters")
-        assert isinstance(counters, dict)
-        g = counters["global"]
-        print(f"server: pongs_sent={g['pongs_sent']} pongs_delayed={g['pongs_delayed']}")
+                          f" {min(errors):>7.3f}ms{srv}", flush=True)
     finally:
         proc.terminate()
         proc.wait(10)

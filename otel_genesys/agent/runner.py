@@ -297,7 +297,6 @@ async def run_check(
 def start_telemetry(
     config: AgentConfig,
     *,
-    demo: bool = False,
     quiet: bool = False,
     log_level: str | None = None,
     extra_metric_readers: Sequence[Any] = (),
@@ -370,7 +369,6 @@ def start_telemetry(
             settings, set_global=True, extra_metric_readers=tuple(extra_metric_readers)
         )
     gc_tune()
-    del demo
     return telemetry
 
 

@@ -183,7 +183,6 @@ async def _run_async(
         exposition = PrometheusExposition()
     telemetry = start_telemetry(
         config,
-        demo=plan.emulator is not None,
         # The console span lines would scroll the live table away.
         quiet=args.json or live,
         log_level=args.log_level,
@@ -295,7 +294,7 @@ async def _check_async(
         print(str(exc), file=sys.stderr)
         return EXIT_CONFIG
     telemetry = start_telemetry(
-        config, demo=False, quiet=True, log_level=args.log_level, targets_hint=len(plan.targets)
+        config, quiet=True, log_level=args.log_level, targets_hint=len(plan.targets)
     )
     agent = make_agent(plan.targets, [], telemetry)
     printer = StreamSink(sys.stdout, as_json=args.json)

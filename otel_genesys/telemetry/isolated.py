@@ -38,44 +38,33 @@ import sys
 import threading
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, fields, replace
 from multiprocessing.connection import Connection
 from typing import Any
 
 from otel_genesys.core.events import AuditEvent
+from otel_genesys.telemetry.export_health import ExportHealth
 from otel_genesys.telemetry.offload import OffloadWorker
 from otel_genesys.telemetry.recorder import QueuedSink, log_audit
 from otel_genesys.telemetry.settings import TelemetrySettings
 
 _log = logging.getLogger(__name__)
 
-HEALTH_FIELDS = (
-    "spans_dropped",
-    "span_export_failures",
-    "metric_export_failures",
-    "log_export_failures",
-    "spans_exported",
-    "recorder_dropped",
-    "recorder_errors",
-)
 _HEALTH_PERIOD_S = 0.5
 _PICKLE = pickle.HIGHEST_PROTOCOL
 
 
 @dataclass(slots=True)
-class SharedHealth:
-    """The export process's counters as last reported (same names as ``ExportHealth``)."""
+class SharedHealth(ExportHealth):
+    """The export process's :class:`ExportHealth` as last reported, plus its recorder's."""
 
-    spans_dropped: int = 0
-    span_export_failures: int = 0
-    metric_export_failures: int = 0
-    log_export_failures: int = 0
-    spans_exported: int = 0
     recorder_dropped: int = 0
     recorder_errors: int = 0
     reports: int = 0
     """Health messages received so far."""
 
+
+_HEALTH_NAMES = frozenset(f.name for f in fields(SharedHealth)) - {"reports"}
 
 @dataclass(frozen=True, slots=True)
 class _Launch:
@@ -158,10 +147,10 @@ class ForwardingRecorder(QueuedSink):
                 continue
             kind = message[0]
             if kind == "health":
-                counters = message[1]
                 remote = self.remote
-                for name, value in zip(HEALTH_FIELDS, counters, strict=False):
-                    setattr(remote, name, int(value))
+                for name, value in message[1].items():
+                    if name in _HEALTH_NAMES:
+                        setattr(remote, name, int(value))
                 remote.reports += 1
                 continue
             if kind == "log":
@@ -357,17 +346,13 @@ def _child(conn: Connection) -> int:
     telemetry = setup_telemetry(launch.settings, resource_attributes=launch.resource_attributes)
     gc_tune()
 
-    def health() -> tuple[int, ...]:
-        h, rec = telemetry.health, telemetry.recorder
-        return (
-            h.spans_dropped,
-            h.span_export_failures,
-            h.metric_export_failures,
-            h.log_export_failures,
-            h.spans_exported,
-            rec.dropped,
-            rec.errors,
-        )
+    def health() -> dict[str, int]:
+        rec = telemetry.recorder
+        return {
+            **asdict(telemetry.health),
+            "recorder_dropped": rec.dropped,
+            "recorder_errors": rec.errors,
+        }
 
     _log.debug("telemetry export process %d ready: %s", os.getpid(), telemetry.routes)
     send(("ready", telemetry.routes))

@@ -118,7 +118,7 @@ EVENT_CAUSE: Final = "cause"
 """The short attribute the agent puts on reconnect/rollover audit events: why it happened."""
 RECONNECT_CAUSE: Final = "genesys.reconnect.cause"
 """Why a connection was re-established (metric). Read from the RECONNECT audit
-event's attribute of the same key, falling back to its ``error.type``."""
+event's ``cause`` attribute, falling back to its ``error.type``."""
 PONG_ANOMALY: Final = "genesys.pong.anomaly"
 """``late``, ``duplicate`` or ``unsolicited`` (metric)."""
 CONNECTION_STATE: Final = "genesys.connection.state"

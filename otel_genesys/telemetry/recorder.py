@@ -446,12 +446,7 @@ class _Materializer:
         if self.log_audit:
             log_audit(event, attrs)
         if kind is AuditKind.RECONNECT:
-            cause = (
-                attrs.get(n.RECONNECT_CAUSE)
-                or attrs.get(n.EVENT_CAUSE)
-                or attrs.get(n.ERROR_TYPE)
-                or "unknown"
-            )
+            cause = attrs.get(n.EVENT_CAUSE) or attrs.get(n.ERROR_TYPE) or "unknown"
             inst.reconnects.add(1, {**self._tattrs(event.target), n.RECONNECT_CAUSE: str(cause)})
         anomaly = n.PONG_ANOMALY_KINDS.get(kind)
         if anomaly is not None:
@@ -634,9 +629,8 @@ class Recorder(QueuedSink):
     :meth:`record_loop_lag`, :meth:`record_gc_pause`, :meth:`oauth_request`,
     :meth:`token_refresh`.
 
-    Counters: reconnects come from ``RECONNECT`` audit events (cause read from
-    the ``genesys.reconnect.cause`` attribute, else ``cause`` as the agent emits it,
-    else ``error.type``); pong
+    Counters: reconnects come from ``RECONNECT`` audit events (their ``cause``
+    attribute, else ``error.type``, becomes ``genesys.reconnect.cause``); pong
     anomalies from ``LATE_PONG``/``DUPLICATE_PONG``/``UNSOLICITED_PONG``
     events; token refreshes only from :meth:`token_refresh` (the
     ``TOKEN_REFRESH`` audit event is the trail, not the count).

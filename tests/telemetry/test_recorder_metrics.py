@@ -134,11 +134,10 @@ def test_modes_are_separate_series(memory_telemetry: MemoryTelemetry) -> None:
 def test_audit_driven_counters(memory_telemetry: MemoryTelemetry) -> None:
     rec = memory_telemetry.recorder
     rec.event(
-        make_event(AuditKind.RECONNECT, attributes=(("genesys.reconnect.cause", "socket_closing"),))
+        make_event(AuditKind.RECONNECT, attributes=(("cause", "socket_closing"),))
     )
     rec.event(make_event(AuditKind.RECONNECT, attributes=(("error.type", "connection_lost"),)))
     rec.event(make_event(AuditKind.RECONNECT))
-    # the agent's own reconnect events carry the short ``cause`` key
     rec.event(make_event(AuditKind.RECONNECT, attributes=(("cause", "close_1006"), ("attempt", 2))))
     rec.event(make_event(AuditKind.LATE_PONG, sequence=3))
     rec.event(make_event(AuditKind.DUPLICATE_PONG))
