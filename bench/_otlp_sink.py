@@ -76,3 +76,21 @@ class DiscardSink:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def main() -> None:
+    """Run a sink in its own process: print its endpoint, serve until stdin closes.
+
+    The soak uses this so the sink's memory never counts in the agent's RSS.
+    """
+    import sys
+
+    with DiscardSink() as sink:
+        print(sink.endpoint, flush=True)
+        sys.stdin.read()
+        received = sink.snapshot()
+    print(" ".join(f"{s}={r}/{b}" for s, (r, b) in received.items()), flush=True)
+
+
+if __name__ == "__main__":
+    main()

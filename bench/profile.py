@@ -16,10 +16,13 @@ _LINE_NO = re.compile(r":\d+\)$")
 _THREAD = re.compile(r"^thread \(\d+\)(?::(.*))?$")
 
 GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("OTel metrics: record (per probe)", ("Histogram.record", "Counter.add")),
-    ("OTel spans: create/end (per sampled probe)", ("Tracer.start_span", "Span.end",
-                                                     "_Span.end")),
-    ("OTLP encode: spans", ("encode_spans",)),
+    ("probe metrics: in-house aggregation (per probe)", ("ProbeMetrics.record",)),
+    ("probe spans: OTLP bytes (per sampled probe)", ("ProbeSpanEncoder.probe_span",
+                                                     "ProbeSpanEncoder.request")),
+    ("OTel metrics: record (rare instruments)", ("Histogram.record", "Counter.add")),
+    ("OTel spans: create/end (set-up and audit spans)", ("Tracer.start_span", "Span.end",
+                                                         "_Span.end")),
+    ("OTLP encode: SDK spans", ("encode_spans",)),
     ("OTLP encode: metrics", ("encode_metrics",)),
     ("metric collection (export period)", ("MetricReader.collect",)),
     ("gRPC send", ("_blocking_unary_unary", "_UnaryUnaryMultiCallable.__call__")),

@@ -5,9 +5,10 @@ Two modes (neither is part of CI):
 ``socket`` (the default) — the whole agent over real sockets: N notification
             targets (both probe modes) against the emulator in its own process,
             1 % of pongs dropped (timeouts), every outcome going through the
-            real telemetry recorder and the OTel SDK: spans through the batch
-            processor, metrics aggregated and collected, both encoded to OTLP
-            protobuf (the bytes are counted, not sent).
+            real telemetry recorder exactly as in ``otel-genesys run`` with an
+            OTLP/gRPC endpoint: probe spans encoded and batched, metrics
+            aggregated and collected, all sent over gRPC to a discarding
+            endpoint in a process of its own.
 
 ``core``  — the measurement core alone: one CONTROL and one NOTIFICATION
             `ProbeSession` fed by a fake clock, with pongs, late pongs, drops
@@ -44,17 +45,10 @@ import signal
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
 
 import psutil
-from opentelemetry.exporter.otlp.proto.common.metrics_encoder import encode_metrics
-from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
-from opentelemetry.sdk.metrics.export import MetricExporter, MetricExportResult, MetricsData
-from opentelemetry.sdk.trace import ReadableSpan
-from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 from otel_genesys.core.outcome import ProbeMode, TargetInfo, TargetKind
 from otel_genesys.core.probe import ProbeSession, ProbeSettings
@@ -223,47 +217,6 @@ def soak_core(cycles: int, warmup: float, limit_pct: float, seed: int) -> SoakRe
 # --------------------------------------------------------------------------- socket
 
 
-class EncodingSpanExporter(SpanExporter):
-    """Encodes every batch to an OTLP request, as a real exporter would, and counts it."""
-
-    def __init__(self) -> None:
-        self.spans = 0
-        self.bytes = 0
-
-    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
-        self.bytes += len(encode_spans(spans).SerializeToString())
-        self.spans += len(spans)
-        return SpanExportResult.SUCCESS
-
-    def shutdown(self) -> None:
-        pass
-
-    def force_flush(self, timeout_millis: int = 30_000) -> bool:
-        return True
-
-
-class EncodingMetricExporter(MetricExporter):
-    """Encodes every collection to an OTLP request and counts it."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.exports = 0
-        self.bytes = 0
-
-    def export(
-        self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any
-    ) -> MetricExportResult:
-        self.bytes += len(encode_metrics(metrics_data).SerializeToString())
-        self.exports += 1
-        return MetricExportResult.SUCCESS
-
-    def force_flush(self, timeout_millis: float = 10_000) -> bool:
-        return True
-
-    def shutdown(self, timeout_millis: float = 30_000, **kwargs: Any) -> None:
-        pass
-
-
 async def soak_socket(args: argparse.Namespace) -> SoakResult:
     """The agent against an emulator process until ``args.cycles`` outcomes were recorded."""
     from otel_genesys.agent.supervisor import Agent
@@ -289,10 +242,18 @@ async def soak_socket(args: argparse.Namespace) -> SoakResult:
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.DEVNULL,
     )
+    sink = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bench._otlp_sink",
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+    )
     agent: Agent | None = None
     try:
-        assert proc.stdout is not None
+        assert proc.stdout is not None and sink.stdout is not None
         base_url = (await proc.stdout.readline()).decode().split()[-1]
+        endpoint = (await sink.stdout.readline()).decode().strip()
         monitor = MonitorConfig(
             interval_ns=int(args.interval * 1e9),
             probe_frequency_limit_ns=int(args.interval * 1e9),
@@ -319,11 +280,12 @@ async def soak_socket(args: argparse.Namespace) -> SoakResult:
                 done[0] += 1
                 counts[outcome.outcome.value] += 1
 
-        spans_out, metrics_out = EncodingSpanExporter(), EncodingMetricExporter()
+        # Exported exactly as `otel-genesys run` does: OTLP/gRPC, to a discarding
+        # endpoint in a process of its own (so its memory is not in our RSS).
         telemetry = setup_telemetry(
-            TelemetrySettings(export_interval_ns=5_000_000_000),
-            span_exporter=spans_out,
-            metric_exporter=metrics_out,
+            TelemetrySettings(
+                exporter="otlp_grpc", endpoint=endpoint, export_interval_ns=5_000_000_000
+            )
         )
         sinks: list[TelemetrySink] = [Count()]
         if not args.no_telemetry:
@@ -376,11 +338,10 @@ async def soak_socket(args: argparse.Namespace) -> SoakResult:
             "telemetry_dropped": telemetry.recorder.dropped,
             "telemetry_errors": telemetry.recorder.errors,
             "telemetry_max_queued": max_queued,
-            "spans_encoded": spans_out.spans,
+            "spans_exported": health.spans_exported,
             "spans_dropped": health.spans_dropped,
-            "otlp_span_bytes": spans_out.bytes,
-            "metric_exports": metrics_out.exports,
-            "otlp_metric_bytes": metrics_out.bytes,
+            "span_export_failures": health.span_export_failures,
+            "metric_export_failures": health.metric_export_failures,
         }
         d = result.details
         result.ok = result.ok and d["unsettled"] == 0 and d["outcomes_delivered"] == sent
@@ -390,6 +351,13 @@ async def soak_socket(args: argparse.Namespace) -> SoakResult:
             await agent.stop()  # idempotent; here for an interrupted run
         proc.terminate()
         await proc.wait()
+        if sink.stdin is not None:
+            sink.stdin.close()
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(sink.wait(), 5.0)
+        if sink.returncode is None:
+            sink.kill()
+            await sink.wait()
         await asyncio.to_thread(Path(cfg.name).unlink, missing_ok=True)
 
 

@@ -41,6 +41,23 @@ class ExportHealth:
     """Spans handed to the exporter that it reported as delivered."""
 
 
+_SPAN_COUNT_LOCK = threading.Lock()
+
+
+def count_span_export(
+    health: ExportHealth, *, exported: int = 0, failures: int = 0, dropped: int = 0
+) -> None:
+    """Add to the span counters of ``health``.
+
+    Two export threads write them (the SDK's batch processor for set-up and audit
+    spans, the encoded-span batcher for probe spans), hence the lock.
+    """
+    with _SPAN_COUNT_LOCK:
+        health.spans_exported += exported
+        health.span_export_failures += failures
+        health.spans_dropped += dropped
+
+
 class CountingSpanExporter(SpanExporter):
     """Delegates to ``inner``; counts failures and tells the gate how many spans left."""
 
@@ -59,9 +76,9 @@ class CountingSpanExporter(SpanExporter):
             _log.debug("span exporter raised", exc_info=True)
             result = SpanExportResult.FAILURE
         if result is SpanExportResult.SUCCESS:
-            self._health.spans_exported += len(spans)
+            count_span_export(self._health, exported=len(spans))
         else:
-            self._health.span_export_failures += 1
+            count_span_export(self._health, failures=1)
         return result
 
     def shutdown(self) -> None:
@@ -112,7 +129,7 @@ class GuardedSpanProcessor(SpanProcessor):
         """Queue for export, or drop and count when ``max_queue_size`` spans wait."""
         with self._lock:
             if self._pending >= self._max:
-                self._health.spans_dropped += 1
+                count_span_export(self._health, dropped=1)
                 return
             self._pending += 1
         self._batch.on_end(span)

@@ -55,12 +55,14 @@ from otel_genesys.telemetry.export_health import (
     GuardedSpanProcessor,
 )
 from otel_genesys.telemetry.logs import OtelLogHandler
+from otel_genesys.telemetry.probe_spans import ProbeSpanEncoder
 from otel_genesys.telemetry.recorder import Recorder
 from otel_genesys.telemetry.settings import (
     DEFAULT_CARDINALITY_LIMIT,
     TelemetrySettings,
     cardinality_limit,
 )
+from otel_genesys.telemetry.span_batcher import EncodedSpanBatcher
 
 _log = logging.getLogger(__name__)
 
@@ -133,9 +135,26 @@ def _http_url(endpoint: str | None, signal: Signal) -> str | None:
     return f"{endpoint.rstrip('/')}/v1/{signal}"
 
 
-def _otlp_exporter(route: Route, signal: Signal, settings: TelemetrySettings) -> Any:
+def _otlp_exporter(
+    route: Route, signal: Signal, settings: TelemetrySettings, *, encoded: bool = False
+) -> Any:
+    """The SDK's OTLP exporter for ``signal``; ``encoded`` gives the span exporter
+    that sends spans already encoded by :mod:`~otel_genesys.telemetry.probe_spans`."""
     headers = dict(settings.headers) or None
     timeout = _timeout(settings, signal)
+    if encoded:
+        from otel_genesys.telemetry.raw_export import (
+            EncodedGrpcSpanExporter,
+            EncodedHttpSpanExporter,
+        )
+
+        if route == "grpc":
+            return EncodedGrpcSpanExporter(
+                endpoint=settings.endpoint, headers=headers, timeout=timeout
+            )
+        return EncodedHttpSpanExporter(
+            endpoint=_http_url(settings.endpoint, signal), headers=headers, timeout=timeout
+        )
     if route == "grpc":
         if signal == "traces":
             from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
@@ -300,8 +319,16 @@ def setup_telemetry(
     span_route: str = "custom" if span_exporter is not None else resolve_route(settings, "traces")
     routes["traces"] = span_route
     exporter: SpanExporter | None = span_exporter
+    probe_spans: EncodedSpanBatcher | None = None
     if exporter is None and span_route in ("grpc", "http"):
         exporter = _otlp_exporter(span_route, "traces", settings)  # type: ignore[arg-type]
+        # Probe spans skip the SDK's span objects: encoded to OTLP bytes by the recorder.
+        probe_spans = EncodedSpanBatcher(
+            ProbeSpanEncoder(resource, n.INSTRUMENTATION_SCOPE, otel_genesys.__version__),
+            _otlp_exporter(span_route, "traces", settings, encoded=True),  # type: ignore[arg-type]
+            health,
+            max_queue_size=settings.span_queue_size,
+        )
     elif exporter is None and span_route == "console":
         exporter = ConsoleSummarySpanExporter(console_stream)
     if exporter is not None:
@@ -376,6 +403,7 @@ def setup_telemetry(
         health=health,
         version=otel_genesys.__version__,
         log_audit=settings.audit_log,
+        probe_spans=probe_spans,
     )
 
     if set_global:

@@ -76,7 +76,7 @@ def test_bench_profile_summary_groups_and_threads() -> None:
     raw = (
         "thread (1): MainThread;run (a.py:1);ConnectionMonitor._probe_loop (m.py:5) 6\n"
         "thread (2): otel-genesys-telemetry;_Materializer._outcome (r.py:3);"
-        "Histogram.record (i.py:9) 3\n"
+        "ProbeMetrics.record (i.py:9) 3\n"
         "thread (3): ThreadPoolExecutor-0_1;encode_spans (t.py:2) 1\n"
     )
     s = summarise(raw)
@@ -84,9 +84,9 @@ def test_bench_profile_summary_groups_and_threads() -> None:
     assert dict(s["threads"]) == {"MainThread": 0.6, "otel-genesys-telemetry": 0.3,
                                   "ThreadPoolExecutor": 0.1}
     groups = dict(s["groups"])
-    assert groups["OTel metrics: record (per probe)"] == pytest.approx(0.3)
+    assert groups["probe metrics: in-house aggregation (per probe)"] == pytest.approx(0.3)
     assert groups["probe loop: ConnectionMonitor._probe_loop"] == pytest.approx(0.6)
-    assert groups["OTLP encode: spans"] == pytest.approx(0.1)
+    assert groups["OTLP encode: SDK spans"] == pytest.approx(0.1)
 
 
 def test_bench_harness_smoke_run_writes_report_and_plots(tmp_path: Path) -> None:
