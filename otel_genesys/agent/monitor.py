@@ -30,6 +30,7 @@ from typing import Any
 import aiohttp
 from yarl import URL
 
+from otel_genesys.agent.alarm import Alarm
 from otel_genesys.agent.failures import Failure, classify, classify_close, with_frames
 from otel_genesys.agent.handshake_trace import timing_phases
 from otel_genesys.config import GenericTarget, MonitorConfig, NotificationTarget
@@ -178,6 +179,9 @@ class ConnectionMonitor:
         }
         self._fifo = self.sessions.get(ProbeMode.NOTIFICATION)
         self._control = self.sessions.get(ProbeMode.CONTROL)
+        self._alarm = Alarm()
+        """The probe loop's sleep; a pong that settles a ping moves it to the next slot."""
+        self._scheduler: DriftScheduler | None = None
         import random
 
         rng = random.Random(rng_seed)
@@ -514,6 +518,7 @@ class ConnectionMonitor:
         result = session.pong(payload, now)
         if result.outcome is not None:
             self._sink.outcome(result.outcome)
+            self._reschedule()
         elif result.kind is not PongKind.MATCHED:
             kind = {
                 PongKind.LATE: AuditKind.LATE_PONG,
@@ -521,6 +526,18 @@ class ConnectionMonitor:
                 PongKind.UNSOLICITED: AuditKind.UNSOLICITED_PONG,
             }[result.kind]
             self._event(kind, (("probe.mode", session.mode.value),), result.sequence)
+
+    def _reschedule(self) -> None:
+        """A ping was settled: the loop need not wake before the next slot or deadline."""
+        scheduler = self._scheduler
+        if scheduler is None or not self._alarm.waiting:
+            return
+        wake = scheduler.next_fire_ns()
+        for s in self.sessions.values():
+            deadline = s.next_deadline_ns()
+            if deadline is not None and deadline < wake:
+                wake = deadline
+        self._alarm.postpone((wake - self._clock()) / 1e9)
 
     def _on_text(self, link: Link, text: str, now: int) -> None:
         link.last_received = text
@@ -573,7 +590,9 @@ class ConnectionMonitor:
             clock() + self.phase_ns,
             DriftSettings(drift.enabled, drift.max_drift_ns, drift.adjust_factor),
         )
+        self._scheduler = scheduler
         sessions = tuple(self.sessions.values())
+        alarm = self._alarm
         heartbeat_limit = int(monitor.heartbeat_interval_ns * monitor.heartbeat_miss_factor)
         watch_heartbeat = isinstance(self.target, NotificationTarget)
         while True:
@@ -584,7 +603,7 @@ class ConnectionMonitor:
                     wake = deadline
             delay = wake - clock()
             if delay > 0:
-                await asyncio.sleep(delay / 1e9)
+                await alarm.sleep(delay / 1e9)
             now = clock()
             for s in sessions:
                 expired = s.expire(now)

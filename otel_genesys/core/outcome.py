@@ -10,10 +10,20 @@ a timeline.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
 
 
-class ProbeMode(enum.Enum):
+class _FastHashEnum(enum.Enum):
+    """An enum hashed by identity (members are singletons; ``Enum`` compares by identity).
+
+    ``Enum.__hash__`` is Python code hashing the member's name; these enums key the
+    recorder's per-probe dictionaries, where that cost showed up in profiles.
+    """
+
+    __hash__ = object.__hash__
+
+
+class ProbeMode(_FastHashEnum):
     """How a ping is carried on the wire."""
 
     NOTIFICATION = "notification"
@@ -22,7 +32,7 @@ class ProbeMode(enum.Enum):
     """An RFC 6455 ping control frame with a unique payload."""
 
 
-class Outcome(enum.Enum):
+class Outcome(_FastHashEnum):
     """How a ping ended. Every ping sent ends in exactly one of these."""
 
     OK = "ok"
@@ -31,14 +41,14 @@ class Outcome(enum.Enum):
     """Cut off by a disconnect or shutdown before its pong or deadline."""
 
 
-class Confidence(enum.Enum):
+class Confidence(_FastHashEnum):
     """Whether the agent itself could have distorted a sample (loop lag, GC)."""
 
     TRUSTED = "trusted"
     DEGRADED = "degraded"
 
 
-class TargetKind(enum.Enum):
+class TargetKind(_FastHashEnum):
     NOTIFICATION = "notification"
     GENERIC = "generic"
 
@@ -57,6 +67,23 @@ class TargetInfo:
     server_port: int
     url_scheme: str
     region: str | None = None
+    _hash: int = field(default=0, init=False, repr=False, compare=False)
+    """The hash, computed once: a target keys several dictionaries per probe."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(
+            self,
+            "_hash",
+            hash((self.name, self.kind, self.server_address, self.server_port,
+                  self.url_scheme, self.region)),
+        )  # fmt: skip
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __reduce__(self) -> tuple[type[TargetInfo], tuple[object, ...]]:
+        # Rebuilt through __init__, so the hash is this process's (str hashes are salted).
+        return (TargetInfo, tuple(getattr(self, f.name) for f in fields(self) if f.init))
 
 
 @dataclass(frozen=True, slots=True)

@@ -66,6 +66,7 @@ class SharedHealth(ExportHealth):
 
 _HEALTH_NAMES = frozenset(f.name for f in fields(SharedHealth)) - {"reports"}
 
+
 @dataclass(frozen=True, slots=True)
 class _Launch:
     """What the child needs to build its telemetry (pickled to it at start)."""

@@ -59,10 +59,17 @@ from fnmatch import fnmatchcase
 from typing import Any, Final, cast
 
 from opentelemetry.attributes import _clean_attribute_value
+from opentelemetry.metrics import CallbackOptions, Observation
 from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics._internal.instrument import _Counter, _Histogram
+from opentelemetry.sdk.metrics._internal.instrument import (
+    _Counter,
+    _Histogram,
+    _Instrument,
+    _ObservableGauge,
+)
 from opentelemetry.sdk.metrics.export import (
     AggregationTemporality,
+    Gauge,
     Histogram,
     HistogramDataPoint,
     Metric,
@@ -156,7 +163,13 @@ _SPECS: Final[tuple[_Spec, ...]] = (
     _Spec(n.METRIC_DEGRADED, n.UNIT_PING, "Probes measured while the agent itself stalled", None),
 )
 
-METRIC_NAMES: Final[frozenset[str]] = frozenset(s.name for s in _SPECS)
+_STABILITY_DESCRIPTION: Final = (
+    "Share of probes within the latency limit (last value per target and mode)"
+)
+_STABILITY: Final = _Spec(n.METRIC_STABILITY, n.UNIT_RATIO, _STABILITY_DESCRIPTION, None)
+"""The gauge; its last cardinality limit follows those of ``_SPECS`` in a reader's config."""
+
+METRIC_NAMES: Final[frozenset[str]] = frozenset([*(s.name for s in _SPECS), n.METRIC_STABILITY])
 """The metrics :class:`ProbeMetrics` owns (the recorder must not create instruments for them)."""
 
 
@@ -210,9 +223,10 @@ _Series = tuple[Hashable, Attrs]
 
 
 class _Binding:
-    """Everything about one (target, mode) that does not change: its attribute sets."""
+    """Everything about one (target, mode) that does not change (its attribute sets),
+    and its last stability values (the gauge)."""
 
-    __slots__ = ("base", "breach", "probe", "rtt")
+    __slots__ = ("base", "breach", "probe", "rtt", "stability", "stability_attrs")
 
     def __init__(self, target: TargetInfo, mode: ProbeMode) -> None:
         base = {**target_metric_attrs(target), n.PROBE_MODE: mode.value}
@@ -224,6 +238,14 @@ class _Binding:
             self.rtt[confidence] = (k, a)
         self.probe: dict[tuple[str, str | None], _Series] = {}
         self.breach: dict[str, _Series] = {}
+        self.stability: tuple[float, float] | None = None
+        """(window, lifetime) of the latest outcome; written by the recorder thread."""
+        window_attrs, window_key = _clean({**base, n.STABILITY_SCOPE: "window"})
+        lifetime_attrs, lifetime_key = _clean({**base, n.STABILITY_SCOPE: "lifetime"})
+        self.stability_attrs: tuple[_Series, _Series] = (
+            (window_key, window_attrs),
+            (lifetime_key, lifetime_attrs),
+        )
 
     def probe_series(self, outcome: str, error_type: str | None) -> _Series:
         series = self.probe.get((outcome, error_type))
@@ -326,6 +348,7 @@ class _ReaderState:
     ) -> None:
         self.temporality = temporality
         self.limits = limits
+        self.gauge_limit = limits[len(_SPECS)] if len(limits) > len(_SPECS) else limits[-1]
         self.series: list[dict[Hashable, _Count | _HistAcc]] = [{} for _ in _SPECS]
         self.bind_ns = bind_ns
         self.last_ns = bind_ns
@@ -444,9 +467,13 @@ def _reader_config(
         )  # fmt: skip
     temporalities: list[AggregationTemporality] = []
     cardinality: list[int] = []
-    for spec in _SPECS:
-        cls = _Histogram if spec.bounds is not None else _Counter
-        temporalities.append(by_class[cls])
+    for spec in (*_SPECS, _STABILITY):
+        cls: type[_Instrument] = _Counter
+        if spec is _STABILITY:
+            cls = _ObservableGauge
+        else:
+            cls = _Histogram if spec.bounds is not None else _Counter
+            temporalities.append(by_class[cls])
         limit = limits.get(cls, _DEFAULT_CARDINALITY_LIMIT)
         view = _first_view(views, spec, cls, scope)
         if view is not None and view._aggregation_cardinality_limit is not None:
@@ -525,6 +552,18 @@ class _SdkInstruments:
             meter.create_counter(s.name, s.unit, s.description) for s in _SPECS[_PROBES:]
         ]
         self.base: dict[tuple[TargetInfo, ProbeMode], Attrs] = {}
+        self.stability: dict[tuple[TargetInfo, ProbeMode], tuple[float, float]] = {}
+        meter.create_observable_gauge(
+            n.METRIC_STABILITY, [self._observe], n.UNIT_RATIO, _STABILITY_DESCRIPTION
+        )
+
+    def _observe(self, _options: CallbackOptions) -> list[Observation]:
+        out: list[Observation] = []
+        for key, (window, lifetime) in list(self.stability.items()):
+            base = self.base[key]
+            out.append(Observation(window, {**base, n.STABILITY_SCOPE: "window"}))
+            out.append(Observation(lifetime, {**base, n.STABILITY_SCOPE: "lifetime"}))
+        return out
 
     def record(self, o: ProbeOutcome) -> None:
         base = self.base.get((o.target, o.mode))
@@ -550,6 +589,7 @@ class _SdkInstruments:
             breaches.add(1, {**base, n.THRESHOLD_NAME: breach.threshold})
         if o.confidence is _DEGRADED:
             degraded.add(1, base)
+        self.stability[(o.target, o.mode)] = (o.stability, o.stability_lifetime)
 
 
 def _needs_sdk(reader: MetricReader) -> bool:
@@ -627,6 +667,7 @@ class ProbeMetrics:
                         breaches[t] = breaches.get(t, 0) + 1
                 if o.confidence is _DEGRADED:
                     w.degraded += 1
+                w.binding.stability = (o.stability, o.stability_lifetime)
         except Exception:
             self.errors += 1
             _log.debug("probe metrics: outcome not aggregated", exc_info=True)
@@ -686,7 +727,12 @@ class ProbeMetrics:
                 items = _items(windows)
                 for reader_state in self._readers.values():
                     reader_state.merge(items)
-            return state.emit(self._clock())
+            now = self._clock()
+            metrics = state.emit(now)
+            gauge = _stability_gauge(list(self._bindings.values()), now, state.gauge_limit)
+            if gauge is not None:
+                metrics.append(gauge)
+            return metrics
 
     def _serve(
         self,
@@ -703,6 +749,28 @@ class ProbeMetrics:
         except Exception:
             _log.warning("probe metrics: collection failed", exc_info=True)
             return data
+
+
+def _stability_gauge(bindings: list[_Binding], now_ns: int, limit: int) -> Metric | None:
+    """``genesys.websocket.stability``: the last window and lifetime value per (target, mode).
+
+    Like the SDK's last-value aggregation: one point per attribute set (the later
+    value wins when two targets share one), and past ``limit`` sets one overflow point.
+    """
+    points: dict[Hashable, NumberDataPoint] = {}
+    for b in bindings:
+        last = b.stability
+        if last is None:
+            continue
+        for (key, attrs), value in zip(b.stability_attrs, last, strict=True):
+            if key not in points and len(points) >= limit:
+                key, attrs = _OVERFLOW_KEY, _OVERFLOW_ATTRS
+            points[key] = NumberDataPoint(attrs, None, now_ns, value)  # type: ignore[arg-type]
+    if not points:
+        return None
+    return Metric(
+        _STABILITY.name, _STABILITY.description, _STABILITY.unit, Gauge(list(points.values()))
+    )
 
 
 def _merged(

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import random
 import struct
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any, Final
 
 from opentelemetry.sdk.resources import Resource
@@ -43,6 +43,23 @@ from otel_genesys.core.outcome import Confidence, Outcome, ProbeMode, ProbeOutco
 from otel_genesys.telemetry import names as n
 from otel_genesys.telemetry.logs import scrub_value
 from otel_genesys.telemetry.probe_metrics import target_metric_attrs
+from otel_genesys.telemetry.wire import AV_INT as _AV_INT
+from otel_genesys.telemetry.wire import KV_KEY as _KV_KEY
+from otel_genesys.telemetry.wire import KV_VALUE as _KV_VALUE
+from otel_genesys.telemetry.wire import VARINT_1 as _VARINT_1
+from otel_genesys.telemetry.wire import clean_keys as _clean_keys
+from otel_genesys.telemetry.wire import (
+    encode_any_value,
+    encode_double,
+    encode_key_value,
+    encode_string,
+    encode_varint,
+)
+from otel_genesys.telemetry.wire import encode_attributes as _attributes
+from otel_genesys.telemetry.wire import encode_int64 as _int64
+from otel_genesys.telemetry.wire import fixed64_field as _fixed64_field
+from otel_genesys.telemetry.wire import length_delimited as _ld
+from otel_genesys.telemetry.wire import pack_double as _pack_double
 
 __all__ = [
     "ProbeSpanEncoder",
@@ -54,158 +71,9 @@ __all__ = [
     "new_ids",
 ]
 
-# ------------------------------------------------------------------ wire primitives
-
-_VARINT_1: Final = tuple(bytes((i,)) for i in range(128))
-_U64: Final = 1 << 64
-_INT64_MIN: Final = -(1 << 63)
-_INT64_MAX: Final = (1 << 63) - 1
-_pack_double = struct.Struct("<d").pack
 _pack_times = struct.Struct("<BQBQ").pack
-_pack_fixed64 = struct.Struct("<Q").pack
 _pack_ids = struct.Struct(">2sQQ2sQ").pack
-_MASK64: Final = _U64 - 1
-
-
-def encode_varint(value: int) -> bytes:
-    """Base-128 varint of a non-negative integer (lengths, enums, uint fields).
-
-    >>> encode_varint(300)
-    b'\\xac\\x02'
-    """
-    if value < 0x80:
-        if value < 0:
-            raise ValueError(f"varint of a negative number: {value}")
-        return _VARINT_1[value]
-    out = bytearray()
-    while value > 0x7F:
-        out.append((value & 0x7F) | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
-
-
-def _int64(value: int) -> bytes:
-    """``int64`` varint: negative values as their 64-bit two's complement."""
-    if value < 0:
-        if value < _INT64_MIN:
-            raise ValueError(f"value out of int64 range: {value}")
-        return encode_varint(value + _U64)
-    if value > _INT64_MAX:
-        raise ValueError(f"value out of int64 range: {value}")
-    return encode_varint(value)
-
-
-def _ld(tag: bytes, payload: bytes) -> bytes:
-    """A length-delimited field: tag, length, payload."""
-    return tag + encode_varint(len(payload)) + payload
-
-
-def encode_string(field: int, text: str) -> bytes:
-    """A ``string`` field (UTF-8, length-delimited) with its tag.
-
-    >>> encode_string(1, "ok")
-    b'\\n\\x02ok'
-    """
-    return _ld(encode_varint(field << 3 | 2), text.encode())
-
-
-def encode_double(field: int, value: float) -> bytes:
-    """A ``double`` field (wire type 1, eight little-endian bytes) with its tag."""
-    return encode_varint(field << 3 | 1) + _pack_double(value)
-
-
-# AnyValue fields: string 1, bool 2, int 3, double 4, array 5, kvlist 6, bytes 7.
-_AV_STRING: Final = b"\x0a"
-_AV_TRUE: Final = b"\x10\x01"
-_AV_FALSE: Final = b"\x10\x00"
-_AV_INT: Final = b"\x18"
-_AV_DOUBLE: Final = b"\x21"
-_AV_ARRAY: Final = b"\x2a"
-_AV_KVLIST: Final = b"\x32"
-_AV_BYTES: Final = b"\x3a"
-# KeyValue: key 1, value 2. ArrayValue / KeyValueList: values 1.
-_KV_KEY: Final = b"\x0a"
-_KV_VALUE: Final = b"\x12"
-_LIST_VALUES: Final = b"\x0a"
-
-
-def _has_own_str(value: object) -> bool:
-    # The SDK turns an unsupported value into str(value) only when its type defines
-    # __str__ or __repr__; otherwise the value becomes None (an empty AnyValue).
-    cls = type(value)
-    return cls.__str__ is not object.__str__ or cls.__repr__ is not object.__repr__
-
-
-def encode_any_value(value: Any, max_len: int | None = None) -> bytes:
-    """The body of an ``AnyValue`` message for ``value``, as the SDK cleans and encodes it.
-
-    ``None`` is an empty AnyValue; bool, str, int, float and bytes map to their
-    fields; other sequences become ``array_value`` and mappings ``kvlist_value``
-    (recursively); anything else is ``str(value)``. Strings are cut to
-    ``max_len`` characters when given. Raises ``ValueError`` for an int outside
-    int64 or a string that is not valid Unicode (the SDK drops such attributes).
-
-    >>> encode_any_value(True)
-    b'\\x10\\x01'
-    """
-    if value is None:
-        return b""
-    if isinstance(value, bool):
-        return _AV_TRUE if value else _AV_FALSE
-    if isinstance(value, str):
-        if max_len is not None and len(value) > max_len:
-            value = value[:max_len]
-        return _ld(_AV_STRING, value.encode())
-    if isinstance(value, int):
-        return _AV_INT + _int64(value)
-    if isinstance(value, float):
-        return _AV_DOUBLE + _pack_double(value)
-    if isinstance(value, bytes):
-        return _ld(_AV_BYTES, value)
-    if isinstance(value, Sequence):
-        body = b"".join(_ld(_LIST_VALUES, encode_any_value(v, max_len)) for v in value)
-        return _ld(_AV_ARRAY, body)
-    if isinstance(value, Mapping):
-        body = b"".join(
-            _ld(_LIST_VALUES, encode_key_value(k, v, max_len))
-            for k, v in _clean_keys(value.items())
-        )
-        return _ld(_AV_KVLIST, body)
-    if _has_own_str(value):
-        return encode_any_value(str(value), max_len)
-    return b""
-
-
-def encode_key_value(key: str, value: Any, max_len: int | None = None) -> bytes:
-    """The body of a ``KeyValue`` message (key, then the value's AnyValue)."""
-    return _ld(_KV_KEY, key.encode()) + _ld(_KV_VALUE, encode_any_value(value, max_len))
-
-
-def _clean_keys(items: Any) -> list[tuple[str, Any]]:
-    """Keys as the SDK keeps them: empty keys dropped, other non-str keys str()'d."""
-    out: list[tuple[str, Any]] = []
-    for key, value in items:
-        if not key:
-            continue
-        if not isinstance(key, str):
-            if not _has_own_str(key):
-                continue
-            key = str(key)
-        out.append((key, value))
-    return out
-
-
-def _attributes(tag: bytes, attrs: Mapping[str, Any], max_len: int | None) -> bytes:
-    """Repeated ``KeyValue`` fields; an attribute that cannot be encoded is left out
-    (as the SDK's encoder does after logging it)."""
-    parts = []
-    for key, value in attrs.items():
-        try:
-            parts.append(_ld(tag, encode_key_value(key, value, max_len)))
-        except ValueError:
-            continue
-    return b"".join(parts)
+_MASK64: Final = (1 << 64) - 1
 
 
 # ------------------------------------------------------------------ message layout
@@ -478,11 +346,6 @@ class ProbeSpanEncoder:
             + self._schema_suffix
         )
         return _REQ_RESOURCE_SPANS + encode_varint(len(resource_spans)) + resource_spans
-
-
-def _fixed64_field(tag: int, value: int) -> bytes:
-    """A ``fixed64`` field, left out when zero (proto3 default)."""
-    return bytes((tag,)) + _pack_fixed64(value) if value else b""
 
 
 def _times(start: int, end: int) -> bytes:

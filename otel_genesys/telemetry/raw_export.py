@@ -1,8 +1,9 @@
-"""OTLP span exporters that send an already-encoded ``ExportTraceServiceRequest``.
+"""OTLP exporters that send requests encoded by our own encoders, not the SDK's.
 
 :mod:`otel_genesys.telemetry.probe_spans` writes probe spans straight to OTLP
-bytes; these exporters put such a payload on the wire. Both subclass the SDK's
-own OTLP span exporters, so everything about *how* to send stays theirs:
+bytes and :mod:`otel_genesys.telemetry.metrics_wire` does the same for metric
+data; these exporters put such payloads on the wire. All subclass the SDK's
+own OTLP exporters, so everything about *how* to send stays theirs:
 endpoint and ``OTEL_EXPORTER_OTLP_*`` variables, headers, TLS or insecure,
 compression, timeout, retries with backoff, the internal exporter metrics and,
 for gRPC, the channel re-created after ``UNAVAILABLE``. Only the step "turn SDK
@@ -12,10 +13,17 @@ Both keep working as ordinary :class:`SpanExporter` s for SDK spans (their
 ``export`` encodes with the SDK encoder and sends the same way), so one
 exporter can carry the probe payloads and the rare SDK spans alike.
 
+The metric exporters are the SDK's :class:`MetricExporter` s with one step
+swapped: ``export(metrics_data)`` sends :func:`encode_metrics_request` bytes
+(identical to the SDK encoder's) instead of building protobuf objects. The
+SDK's temporality/aggregation preferences and ``max_export_batch_size``
+splitting stay theirs.
+
 Both rely on SDK 1.45 internals, checked by ``tests/telemetry/test_raw_span_export.py``:
 gRPC — ``OTLPExporterMixin._export`` / ``_translate_data`` / ``_count_data`` /
 ``_initialize_channel_and_stub`` / ``_stub`` / ``_client`` / ``_channel``;
-HTTP — ``_client.export(bytes)``, ``_max_request_size``, ``_metrics``, ``_shutdown``.
+HTTP — ``_client.export(bytes)``, ``_max_request_size``, ``_metrics``, ``_shutdown``,
+``_max_export_batch_size`` and the gRPC metric exporter's ``_split_metrics_data``.
 """
 
 from __future__ import annotations
@@ -23,10 +31,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from functools import partial
+from typing import Any, ClassVar
 
 import grpc
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import (
+    OTLPMetricExporter as _SdkGrpcMetricExporter,
+)
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import (
     OTLPSpanExporter as _SdkGrpcSpanExporter,
 )
@@ -34,22 +46,40 @@ from opentelemetry.exporter.otlp.proto.http._common import (
     RequestPayloadTooLargeError,
     _is_request_too_large,
 )
+from opentelemetry.exporter.otlp.proto.http.metric_exporter import (
+    OTLPMetricExporter as _SdkHttpMetricExporter,
+)
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import (
     OTLPSpanExporter as _SdkHttpSpanExporter,
+)
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
+    ExportMetricsServiceResponse,
 )
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
+from opentelemetry.sdk.metrics.export import MetricExportResult, MetricsData
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExportResult
 from opentelemetry.semconv.attributes.http_attributes import HTTP_RESPONSE_STATUS_CODE
 
-__all__ = ["EXPORT_METHOD", "EncodedGrpcSpanExporter", "EncodedHttpSpanExporter"]
+from otel_genesys.telemetry.metrics_wire import count_data_points, encode_metrics_request
+
+__all__ = [
+    "EXPORT_METHOD",
+    "METRICS_EXPORT_METHOD",
+    "EncodedGrpcMetricExporter",
+    "EncodedGrpcSpanExporter",
+    "EncodedHttpMetricExporter",
+    "EncodedHttpSpanExporter",
+]
 
 _log = logging.getLogger(__name__)
 
 EXPORT_METHOD = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
 """The OTLP trace service's one RPC."""
+METRICS_EXPORT_METHOD = "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export"
+"""The OTLP metrics service's one RPC."""
 
 
 # ------------------------------------------------------------------ gRPC
@@ -59,15 +89,45 @@ def _identity(payload: bytes) -> bytes:
     return payload
 
 
-class _RawTraceServiceStub:
-    """``TraceServiceStub`` whose ``Export`` takes the request as bytes."""
+class _RawStub:
+    """An OTLP service stub whose ``Export`` takes the request as bytes."""
+
+    METHOD: ClassVar[str]
+    RESPONSE: ClassVar[Any]
 
     def __init__(self, channel: grpc.Channel) -> None:
         self.Export = channel.unary_unary(
-            EXPORT_METHOD,
+            self.METHOD,
             request_serializer=_identity,
-            response_deserializer=ExportTraceServiceResponse.FromString,
+            response_deserializer=self.RESPONSE.FromString,
         )
+
+
+class _RawTraceServiceStub(_RawStub):
+    """``TraceServiceStub`` taking bytes."""
+
+    METHOD = EXPORT_METHOD
+    RESPONSE = ExportTraceServiceResponse
+
+
+class _RawMetricsServiceStub(_RawStub):
+    """``MetricsServiceStub`` taking bytes."""
+
+    METHOD = METRICS_EXPORT_METHOD
+    RESPONSE = ExportMetricsServiceResponse
+
+
+class _RawChannel:
+    """Mixin for an SDK gRPC exporter: its client is :attr:`RAW_STUB` on its channel."""
+
+    RAW_STUB: ClassVar[type[_RawStub]]
+
+    def _initialize_channel_and_stub(self) -> None:
+        # Called by the SDK at construction and again after UNAVAILABLE (a fresh
+        # channel); both times the client must be the bytes-taking stub.
+        self._stub = self.RAW_STUB
+        initialize: Callable[[], None] = super()._initialize_channel_and_stub  # type: ignore[misc]
+        initialize()
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,19 +138,14 @@ class _Encoded:
     spans: int
 
 
-class EncodedGrpcSpanExporter(_SdkGrpcSpanExporter):
+class EncodedGrpcSpanExporter(_RawChannel, _SdkGrpcSpanExporter):
     """The SDK's OTLP/gRPC span exporter, sending pre-encoded requests.
 
     Takes the SDK class's arguments (``endpoint``, ``insecure``, ``headers``,
     ``timeout``, ``compression``, ...) and environment variables.
     """
 
-    def _initialize_channel_and_stub(self) -> None:
-        # Called by the SDK at construction and again after UNAVAILABLE (a fresh
-        # channel); both times the client must be the bytes-taking stub.
-        self._stub = _RawTraceServiceStub
-        initialize: Callable[[], None] = super()._initialize_channel_and_stub
-        initialize()
+    RAW_STUB = _RawTraceServiceStub
 
     def _translate_data(  # type: ignore[override]
         self, data: _Encoded | Sequence[ReadableSpan]
@@ -120,6 +175,21 @@ class EncodedGrpcSpanExporter(_SdkGrpcSpanExporter):
         return result is SpanExportResult.SUCCESS
 
 
+class EncodedGrpcMetricExporter(_RawChannel, _SdkGrpcMetricExporter):
+    """The SDK's OTLP/gRPC metric exporter, encoding with :func:`encode_metrics_request`.
+
+    Takes the SDK class's arguments (``endpoint``, ``insecure``, ``headers``,
+    ``timeout``, ``compression``, ``preferred_temporality``,
+    ``max_export_batch_size``, ...) and environment variables; its ``export``
+    (batch splitting, retries) is the SDK's, only the encoding is ours.
+    """
+
+    RAW_STUB = _RawMetricsServiceStub
+
+    def _translate_data(self, data: MetricsData) -> bytes:  # type: ignore[override]
+        return encode_metrics_request(data)
+
+
 # ------------------------------------------------------------------ HTTP
 
 
@@ -133,42 +203,76 @@ class EncodedHttpSpanExporter(_SdkHttpSpanExporter):
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         """Export SDK spans: encoded by the SDK encoder, sent like any payload."""
-        ok = self._send(len(spans), lambda: encode_spans(spans).SerializePartialToString())
+        ok = _post(self, "span", len(spans), lambda: encode_spans(spans).SerializePartialToString())
         return SpanExportResult.SUCCESS if ok else SpanExportResult.FAILURE
 
     def export_encoded(self, payload: bytes, count: int) -> bool:
         """As :meth:`EncodedGrpcSpanExporter.export_encoded`; also False when the payload
         exceeds ``max_request_size`` (nothing is sent then)."""
-        return self._send(count, lambda: payload)
+        return _post(self, "span", count, lambda: payload)
 
-    def _send(self, count: int, encode: Callable[[], bytes]) -> bool:
+
+class EncodedHttpMetricExporter(_SdkHttpMetricExporter):
+    """The SDK's OTLP/HTTP (protobuf) metric exporter, encoding with
+    :func:`encode_metrics_request`.
+
+    Takes the SDK class's arguments (``endpoint`` — the full ``.../v1/metrics``
+    URL —, ``headers``, ``timeout``, ``compression``, ``preferred_temporality``,
+    ``max_export_batch_size``, ``max_request_size``, ...) and environment variables.
+    """
+
+    def export(
+        self, metrics_data: MetricsData, timeout_millis: float | None = 10_000, **kwargs: Any
+    ) -> MetricExportResult:
+        """Post ``metrics_data`` (split into ``max_export_batch_size`` points per
+        request when set, stopping at the first failed batch, as the SDK does)."""
         if self._shutdown:
             _log.warning("Exporter already shutdown, ignoring batch")
+            return MetricExportResult.FAILURE
+        batches: Any = [metrics_data]
+        if self._max_export_batch_size:
+            # The SDK's gRPC exporter splits SDK data (this one splits protobuf
+            # objects); its splitter only reads ``self._max_export_batch_size``.
+            split: Any = _SdkGrpcMetricExporter._split_metrics_data
+            batches = split(self, metrics_data)
+        for batch in batches:
+            count = count_data_points(batch)
+            if not _post(self, "metrics", count, partial(encode_metrics_request, batch)):
+                return MetricExportResult.FAILURE
+        return MetricExportResult.SUCCESS
+
+
+def _post(exporter: Any, what: str, count: int, encode: Callable[[], bytes]) -> bool:
+    """Post one request through an SDK HTTP exporter's client, with its checks
+    (shutdown, ``max_request_size``) and its export metrics. Never raises for a
+    network or receiver failure."""
+    if exporter._shutdown:
+        _log.warning("Exporter already shutdown, ignoring batch")
+        return False
+    with exporter._metrics.export_operation(count) as result:
+        try:
+            payload = encode()
+        except Exception as error:
+            _log.error("Failed to encode %s batch: %s", what, error)
+            result.error = error
             return False
-        with self._metrics.export_operation(count) as result:
-            try:
-                payload = encode()
-            except Exception as error:
-                _log.error("Failed to encode span batch: %s", error)
-                result.error = error
-                return False
-            limit = self._max_request_size
-            if _is_request_too_large(payload, limit):
-                _log.warning(
-                    "Dropping span batch: serialized size %d bytes exceeds max_request_size "
-                    "%d bytes.",
-                    len(payload),
-                    limit,
-                )
-                result.error = RequestPayloadTooLargeError(
-                    f"Serialized span request size {len(payload)} bytes exceeds "
-                    f"max_request_size {limit} bytes."
-                )
-                return False
-            sent = self._client.export(payload)
-            if not sent.success:
-                result.error = sent.error
-                if sent.status_code is not None:
-                    result.error_attrs = {HTTP_RESPONSE_STATUS_CODE: sent.status_code}
-                return False
-        return True
+        limit = exporter._max_request_size
+        if _is_request_too_large(payload, limit):
+            _log.warning(
+                "Dropping %s batch: serialized size %d bytes exceeds max_request_size %d bytes.",
+                what,
+                len(payload),
+                limit,
+            )
+            result.error = RequestPayloadTooLargeError(
+                f"Serialized {what} request size {len(payload)} bytes exceeds "
+                f"max_request_size {limit} bytes."
+            )
+            return False
+        sent = exporter._client.export(payload)
+        if not sent.success:
+            result.error = sent.error
+            if sent.status_code is not None:
+                result.error_attrs = {HTTP_RESPONSE_STATUS_CODE: sent.status_code}
+            return False
+    return True

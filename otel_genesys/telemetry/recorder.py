@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import collections
 import logging
-import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -325,8 +324,6 @@ class _Materializer:
         self._states: dict[TargetInfo, ConnectionState] = {}
         self._target_attrs: dict[TargetInfo, Attrs] = {}
         self._mode_attrs: dict[tuple[TargetInfo, ProbeMode], Attrs] = {}
-        self.stability_lock = threading.Lock()
-        self.stability: dict[tuple[TargetInfo, ProbeMode], tuple[float, float]] = {}
         self._dispatch: dict[type, Callable[[Any], None]] = {
             ProbeOutcome: self._outcome,
             AuditEvent: self._event,
@@ -398,8 +395,6 @@ class _Materializer:
 
     def _outcome(self, o: ProbeOutcome) -> None:
         self.probe_metrics.record(o)
-        with self.stability_lock:
-            self.stability[(o.target, o.mode)] = (o.stability, o.stability_lifetime)
         if _probe_log.isEnabledFor(logging.DEBUG):
             _probe_log.debug(
                 "probe %s",
@@ -689,10 +684,6 @@ class Recorder(QueuedSink):
             wake_at=max(1, min(1_024, queue_size // 4)),
         )
         meter = self._inst.meter
-        meter.create_observable_gauge(
-            n.METRIC_STABILITY, [self._observe_stability], n.UNIT_RATIO,
-            "Share of probes within the latency limit (last value per target and mode)",
-        )  # fmt: skip
         meter.create_observable_counter(
             n.METRIC_TELEMETRY_DROPPED, [self._observe_dropped], n.UNIT_RECORD,
             "Telemetry records dropped because a bounded queue was full",
@@ -732,16 +723,6 @@ class Recorder(QueuedSink):
         return ok
 
     # ---------------------------------------------------------------- observable callbacks
-
-    def _observe_stability(self, _options: CallbackOptions) -> Iterable[Observation]:
-        with self._mat.stability_lock:
-            items = list(self._mat.stability.items())
-        out: list[Observation] = []
-        for (target, mode), (window, lifetime) in items:
-            base = self._mat._mattrs(target, mode)
-            out.append(Observation(window, {**base, n.STABILITY_SCOPE: "window"}))
-            out.append(Observation(lifetime, {**base, n.STABILITY_SCOPE: "lifetime"}))
-        return out
 
     def _observe_dropped(self, _options: CallbackOptions) -> Iterable[Observation]:
         return [

@@ -135,56 +135,39 @@ def _http_url(endpoint: str | None, signal: Signal) -> str | None:
     return f"{endpoint.rstrip('/')}/v1/{signal}"
 
 
-def _otlp_exporter(
-    route: Route, signal: Signal, settings: TelemetrySettings, *, encoded: bool = False
-) -> Any:
-    """The SDK's OTLP exporter for ``signal``; ``encoded`` gives the span exporter
-    that sends spans already encoded by :mod:`~otel_genesys.telemetry.probe_spans`."""
+def _otlp_exporter(route: Route, signal: Signal, settings: TelemetrySettings) -> Any:
+    """The OTLP exporter for ``signal`` over ``route`` (``grpc`` or ``http``).
+
+    Traces and metrics use subclasses of the SDK's OTLP exporters
+    (:mod:`~otel_genesys.telemetry.raw_export`) that also send requests this
+    package encoded itself: probe spans (:mod:`~otel_genesys.telemetry.probe_spans`)
+    and metric batches (:mod:`~otel_genesys.telemetry.metrics_wire`, ~6x faster
+    than the SDK's encoder, byte for byte the same). Endpoint, headers, TLS,
+    compression, timeouts and retries stay the SDK's, with its ``OTEL_*`` variables.
+    """
+    from otel_genesys.telemetry import raw_export
+
     headers = dict(settings.headers) or None
     timeout = _timeout(settings, signal)
-    if encoded:
-        from otel_genesys.telemetry.raw_export import (
-            EncodedGrpcSpanExporter,
-            EncodedHttpSpanExporter,
-        )
-
-        if route == "grpc":
-            return EncodedGrpcSpanExporter(
-                endpoint=settings.endpoint, headers=headers, timeout=timeout
-            )
-        return EncodedHttpSpanExporter(
-            endpoint=_http_url(settings.endpoint, signal), headers=headers, timeout=timeout
-        )
-    if route == "grpc":
-        if signal == "traces":
-            from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
-
-            return OTLPSpanExporter(endpoint=settings.endpoint, headers=headers, timeout=timeout)
-        if signal == "metrics":
-            from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
-
-            return OTLPMetricExporter(endpoint=settings.endpoint, headers=headers, timeout=timeout)
+    endpoint = settings.endpoint if route == "grpc" else _http_url(settings.endpoint, signal)
+    kinds: dict[tuple[str, str], Any] = {
+        ("grpc", "traces"): raw_export.EncodedGrpcSpanExporter,
+        ("grpc", "metrics"): raw_export.EncodedGrpcMetricExporter,
+        ("http", "traces"): raw_export.EncodedHttpSpanExporter,
+        ("http", "metrics"): raw_export.EncodedHttpMetricExporter,
+    }
+    exporter_class = kinds.get((route, signal))
+    if exporter_class is None and route == "grpc":
         from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter
 
-        return OTLPLogExporter(endpoint=settings.endpoint, headers=headers, timeout=timeout)
-    url = _http_url(settings.endpoint, signal)
-    if signal == "traces":
-        from opentelemetry.exporter.otlp.proto.http.trace_exporter import (
-            OTLPSpanExporter as HttpSpanExporter,
+        exporter_class = OTLPLogExporter
+    elif exporter_class is None:
+        from opentelemetry.exporter.otlp.proto.http._log_exporter import (
+            OTLPLogExporter as HttpLogExporter,
         )
 
-        return HttpSpanExporter(endpoint=url, headers=headers, timeout=timeout)
-    if signal == "metrics":
-        from opentelemetry.exporter.otlp.proto.http.metric_exporter import (
-            OTLPMetricExporter as HttpMetricExporter,
-        )
-
-        return HttpMetricExporter(endpoint=url, headers=headers, timeout=timeout)
-    from opentelemetry.exporter.otlp.proto.http._log_exporter import (
-        OTLPLogExporter as HttpLogExporter,
-    )
-
-    return HttpLogExporter(endpoint=url, headers=headers, timeout=timeout)
+        exporter_class = HttpLogExporter
+    return exporter_class(endpoint=endpoint, headers=headers, timeout=timeout)
 
 
 def build_resource(
@@ -325,7 +308,7 @@ def setup_telemetry(
         # Probe spans skip the SDK's span objects: encoded to OTLP bytes by the recorder.
         probe_spans = EncodedSpanBatcher(
             ProbeSpanEncoder(resource, n.INSTRUMENTATION_SCOPE, otel_genesys.__version__),
-            _otlp_exporter(span_route, "traces", settings, encoded=True),  # type: ignore[arg-type]
+            _otlp_exporter(span_route, "traces", settings),  # type: ignore[arg-type]
             health,
             max_queue_size=settings.span_queue_size,
         )

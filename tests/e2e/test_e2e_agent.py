@@ -229,3 +229,33 @@ async def test_handshake_401_refreshes_the_token_once_then_backs_off() -> None:
     assert issued_while_refused == 2  # the first token, and one forced refresh
     assert agent.monitors[0].status.failures_by_cause["http_401"] >= 5
     assert_each_ping_settled_once(sink, agent)
+
+
+async def test_a_settled_ping_moves_the_probe_loops_wake_up_to_the_next_slot(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The pong deadline (60 ms) falls before the next slot (100 ms): with a plain sleep the
+    # loop would wake at every deadline for nothing, two wake-ups per cycle.
+    from otel_genesys.agent.alarm import Alarm
+
+    sleeps = [0]
+    original = Alarm.sleep
+
+    async def counting(self: Alarm, delay_s: float) -> None:
+        sleeps[0] += 1
+        await original(self, delay_s)
+
+    monkeypatch.setattr(Alarm, "sleep", counting)
+    async with Emulator() as emu:
+        sink = Collector()
+        target = notification_target(emu, modes={ProbeMode.CONTROL}, timeout_ns=60_000_000)
+        agent = Agent([target], sink=sink)
+        await agent.start()
+        await wait_until(lambda: len(sink.by(outcome=Outcome.OK)) >= 3)
+        before_ok, before_sleeps = len(sink.by(outcome=Outcome.OK)), sleeps[0]
+        await wait_until(lambda: len(sink.by(outcome=Outcome.OK)) >= before_ok + 10)
+        cycles = len(sink.by(outcome=Outcome.OK)) - before_ok
+        woke = sleeps[0] - before_sleeps
+        await agent.stop()
+    assert sink.counts(ProbeMode.CONTROL)["timeout"] == 0
+    assert woke <= cycles + 1, (woke, cycles)

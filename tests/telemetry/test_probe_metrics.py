@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 from opentelemetry.exporter.otlp.proto.common.metrics_encoder import encode_metrics
+from opentelemetry.metrics import CallbackOptions, Observation
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
     ExportMetricsServiceRequest,
 )
@@ -96,6 +97,18 @@ class _SdkReference:
         self.degraded = meter.create_counter(
             n.METRIC_DEGRADED, n.UNIT_PING, "Probes measured while the agent itself stalled"
         )
+        self.stability: dict[tuple[Any, Any], tuple[dict[str, Any], float, float]] = {}
+        meter.create_observable_gauge(
+            n.METRIC_STABILITY, [self._observe], n.UNIT_RATIO,
+            "Share of probes within the latency limit (last value per target and mode)",
+        )  # fmt: skip
+
+    def _observe(self, _options: CallbackOptions) -> list[Observation]:
+        out = []
+        for base, window, lifetime in self.stability.values():
+            out.append(Observation(window, {**base, n.STABILITY_SCOPE: "window"}))
+            out.append(Observation(lifetime, {**base, n.STABILITY_SCOPE: "lifetime"}))
+        return out
 
     def record(self, o: ProbeOutcome) -> None:
         base = {**target_metric_attrs(o.target), n.PROBE_MODE: o.mode.value}
@@ -116,6 +129,7 @@ class _SdkReference:
             self.breaches.add(1, {**base, n.THRESHOLD_NAME: breach.threshold})
         if o.confidence is Confidence.DEGRADED:
             self.degraded.add(1, base)
+        self.stability[(o.target, o.mode)] = (base, o.stability, o.stability_lifetime)
 
 
 def _breach(name: str) -> Breach:
@@ -187,7 +201,7 @@ def _norm(data: MetricsData | None, *, approx: bool = False) -> dict[str, Any]:
             type(d).__name__,
             m.unit,
             m.description,
-            d.aggregation_temporality,
+            getattr(d, "aggregation_temporality", None),
             monotonic,
             pts,
         )
@@ -305,20 +319,25 @@ def test_probe_metrics_overflow_like_the_sdk(
     assert _norm(mine.get_metrics_data(), approx=True) == second
 
 
+def _sums_and_histograms(data: MetricsData | None) -> list[Any]:
+    """Our metrics with a temporality (the stability gauge has none: no start time)."""
+    return [m for m in _ours(data) if m.name != n.METRIC_STABILITY]
+
+
 def test_probe_metrics_timestamps_follow_temporality() -> None:
     now = [1_000]
     readers = [None, {Counter: DELTA, Histogram: DELTA}]
     _, _, (cumulative, delta), ours = _pair(readers, clock=lambda: now[0])
     ours.record(make_outcome(1))
     now[0] = 2_000
-    c1 = _ours(cumulative.get_metrics_data())
+    c1 = _sums_and_histograms(cumulative.get_metrics_data())
     now[0] = 3_000
-    d1 = _ours(delta.get_metrics_data())
+    d1 = _sums_and_histograms(delta.get_metrics_data())
     ours.record(make_outcome(2))
     now[0] = 4_000
-    d2 = _ours(delta.get_metrics_data())
+    d2 = _sums_and_histograms(delta.get_metrics_data())
     now[0] = 5_000
-    c2 = _ours(cumulative.get_metrics_data())
+    c2 = _sums_and_histograms(cumulative.get_metrics_data())
     for metric in c1 + c2:
         assert {p.start_time_unix_nano for p in metric.data.data_points} == {1_000}
     assert {p.time_unix_nano for m in c2 for p in m.data.data_points} == {5_000}
@@ -406,7 +425,7 @@ def test_probe_metrics_two_readers_of_different_temporality() -> None:
         expected = _norm(sdk_r.get_metrics_data(), approx=True)
         assert _norm(my_r.get_metrics_data(), approx=True) == expected
         temporality = DELTA if which == "delta" else CUM
-        assert {v[3] for v in expected.values()} <= {temporality}
+        assert {v[3] for v in expected.values()} <= {temporality, None}  # None: the gauge
 
 
 # ------------------------------------------------------------------ (3) OTLP encoding
@@ -441,6 +460,9 @@ def test_probe_metrics_encode_through_the_otlp_encoder() -> None:
                 attrs = {kv.key: kv.value for kv in p.attributes}
                 assert attrs[n.TARGET].string_value == sp.attributes[n.TARGET]
                 assert attrs[n.SERVER_PORT].int_value == sp.attributes[n.SERVER_PORT]
+        elif name == n.METRIC_STABILITY:
+            got_values = sorted(p.as_double for p in metric.gauge.data_points)
+            assert got_values == sorted(p.value for p in source.data.data_points)
         else:
             assert isinstance(source.data, SumData)
             assert metric.sum.is_monotonic and metric.sum.aggregation_temporality == 2
