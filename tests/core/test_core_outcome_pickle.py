@@ -1,0 +1,52 @@
+"""Outcomes cross to the export process pickled: values, enums and hashes survive."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import subprocess
+import sys
+
+from otel_genesys.core.outcome import Breach, Confidence, Outcome, ProbeMode, TargetInfo
+from tests.support.outcomes import TARGET, make_outcome
+
+
+def test_outcomes_round_trip_with_every_field() -> None:
+    outcomes = [
+        make_outcome(1),
+        make_outcome(2, Outcome.TIMEOUT, confidence=Confidence.DEGRADED),
+        make_outcome(3, breaches=(Breach("latency", 9, 5, 2),), mode=ProbeMode.NOTIFICATION),
+    ]
+    for protocol in (2, pickle.HIGHEST_PROTOCOL):
+        back = pickle.loads(pickle.dumps(outcomes, protocol=protocol))
+        assert back == outcomes
+        assert back[1].outcome is Outcome.TIMEOUT and back[1].confidence is Confidence.DEGRADED
+        assert back[2].mode is ProbeMode.NOTIFICATION
+
+
+def test_a_target_pickled_in_another_process_hashes_like_one_made_here() -> None:
+    # str hashes are salted per process: a hash carried inside the pickle would not
+    # find the target in this process's dictionaries.
+    code = (
+        "import pickle, sys\n"
+        "from tests.support.outcomes import make_outcome\n"
+        "sys.stdout.buffer.write(pickle.dumps(make_outcome(7)))\n"
+    )
+    env = {**os.environ, "PYTHONHASHSEED": "12345", "PYTHONPATH": os.getcwd()}
+    raw = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, check=True, env=env
+    ).stdout
+    outcome = pickle.loads(raw)
+    assert outcome.target == TARGET
+    assert hash(outcome.target) == hash(TARGET)
+    assert {TARGET: "found"}[outcome.target] == "found"
+    assert {(TARGET, ProbeMode.CONTROL): 1}[(outcome.target, outcome.mode)] == 1
+
+
+def test_a_replaced_target_gets_its_own_hash() -> None:
+    import dataclasses
+
+    other = dataclasses.replace(TARGET, name="other")
+    assert other != TARGET and hash(other) == hash(TargetInfo(**{
+        f.name: getattr(other, f.name) for f in dataclasses.fields(other) if f.init
+    }))  # fmt: skip
