@@ -60,6 +60,7 @@ from typing import Any, Final, cast
 
 from opentelemetry.attributes import _clean_attribute_value
 from opentelemetry.metrics import CallbackOptions, Observation
+from opentelemetry.metrics import MeterProvider as ApiMeterProvider
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics._internal.instrument import (
     _Counter,
@@ -537,10 +538,13 @@ def hook_reader_collect(
 
 
 class _SdkInstruments:
-    """The fallback: the same metrics through SDK instruments (readers with aggregations
-    this module does not reproduce, such as base-2 exponential histograms)."""
+    """The fallback: the same metrics through the provider's own instruments (readers with
+    aggregations this module does not reproduce, such as base-2 exponential histograms,
+    or a provider that is not the SDK's, such as the API's global proxy)."""
 
-    def __init__(self, provider: MeterProvider, scope_name: str, scope_version: str) -> None:
+    def __init__(
+        self, provider: ApiMeterProvider, scope_name: str, scope_version: str
+    ) -> None:
         meter = provider.get_meter(scope_name, scope_version)
         self.histograms = [
             meter.create_histogram(
@@ -679,6 +683,16 @@ class ProbeMetrics:
         return _Window(binding)
 
     # ---------------------------------------------------------------- reader side
+
+    def use_instruments(
+        self, meter_provider: ApiMeterProvider, scope_name: str, scope_version: str
+    ) -> None:
+        """Record through ``meter_provider``'s instruments instead of aggregating here.
+
+        For a provider :meth:`bind` cannot hook: not the SDK's (the API's global
+        proxy before an SDK is installed, another implementation).
+        """
+        self._sdk = _SdkInstruments(meter_provider, scope_name, scope_version)
 
     def bind(self, meter_provider: MeterProvider, scope_name: str, scope_version: str) -> None:
         """Make every reader of ``meter_provider`` collect these metrics from now on.

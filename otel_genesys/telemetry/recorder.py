@@ -667,6 +667,8 @@ class Recorder(QueuedSink):
         self.probe_metrics = ProbeMetrics()
         if isinstance(meter_provider, SdkMeterProvider):
             self.probe_metrics.bind(meter_provider, n.INSTRUMENTATION_SCOPE, version)
+        else:
+            self.probe_metrics.use_instruments(meter_provider, n.INSTRUMENTATION_SCOPE, version)
         self._spans = probe_spans
         self._mat = _Materializer(
             tracer,

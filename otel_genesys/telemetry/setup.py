@@ -305,13 +305,14 @@ def setup_telemetry(
     probe_spans: EncodedSpanBatcher | None = None
     if exporter is None and span_route in ("grpc", "http"):
         exporter = _otlp_exporter(span_route, "traces", settings)  # type: ignore[arg-type]
-        # Probe spans skip the SDK's span objects: encoded to OTLP bytes by the recorder.
-        probe_spans = EncodedSpanBatcher(
-            ProbeSpanEncoder(resource, n.INSTRUMENTATION_SCOPE, otel_genesys.__version__),
-            _otlp_exporter(span_route, "traces", settings),  # type: ignore[arg-type]
-            health,
-            max_queue_size=settings.span_queue_size,
-        )
+        if not getattr(tracer_provider, "_disabled", False):  # OTEL_SDK_DISABLED: no spans
+            # Probe spans skip the SDK's span objects: encoded to OTLP bytes by the recorder.
+            probe_spans = EncodedSpanBatcher(
+                ProbeSpanEncoder(resource, n.INSTRUMENTATION_SCOPE, otel_genesys.__version__),
+                _otlp_exporter(span_route, "traces", settings),  # type: ignore[arg-type]
+                health,
+                max_queue_size=settings.span_queue_size,
+            )
     elif exporter is None and span_route == "console":
         exporter = ConsoleSummarySpanExporter(console_stream)
     if exporter is not None:

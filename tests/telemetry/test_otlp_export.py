@@ -241,3 +241,33 @@ def test_black_holed_collector_shutdown_is_bounded(otlp_receiver: OtlpReceiver) 
     t.recorder.outcome(make_outcome(1))  # after shutdown: dropped, counted, no raise
     assert time.perf_counter_ns() - t1 < 5_000_000
     assert t.recorder.dropped >= 1
+
+
+def test_otel_sdk_disabled_sends_no_probe_spans(
+    otlp_receiver: OtlpReceiver, started: list[Telemetry], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Probe spans bypass the SDK's span objects; OTEL_SDK_DISABLED must still turn them off.
+    monkeypatch.setenv("OTEL_SDK_DISABLED", "true")
+    t = setup_telemetry(fast("otlp_grpc", otlp_receiver.grpc_endpoint))
+    started.append(t)
+    for seq in range(1, 6):
+        t.recorder.outcome(make_outcome(seq))
+    assert t.force_flush(5.0)
+    t.shutdown(3.0)
+    assert otlp_receiver.spans() == []
+    assert t.health.spans_exported == 0
+
+
+def test_probe_spans_reach_the_collector_without_sdk_spans(
+    otlp_receiver: OtlpReceiver, started: list[Telemetry]
+) -> None:
+    t = setup_telemetry(fast("otlp_grpc", otlp_receiver.grpc_endpoint))
+    started.append(t)
+    for seq in range(1, 4):
+        t.recorder.outcome(make_outcome(seq))
+    assert t.force_flush(5.0)
+    assert otlp_receiver.wait_for(lambda r: len(r.spans()) >= 3)
+    spans = otlp_receiver.spans()
+    assert [attributes_of(s)["genesys.probe.sequence"] for s in spans] == [1, 2, 3]
+    assert {s.name for s in spans} == {"genesys.websocket.ping"}
+    assert t.health.spans_exported == 3

@@ -217,3 +217,28 @@ def test_export_health_metrics_are_published(memory_telemetry: MemoryTelemetry) 
         "logs",
     }
     assert points(m["genesys.agent.telemetry.errors"])[0].value == 0
+
+
+def test_a_proxy_meter_provider_still_gets_the_probe_metrics() -> None:
+    # The API's global provider before an SDK is installed (e.g. the instrumentation hook
+    # instrumenting early): probe metrics go through its instruments, which attach to
+    # the SDK provider once it is set.
+    from opentelemetry.metrics._internal import _ProxyMeterProvider
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+    from opentelemetry.sdk.trace import TracerProvider
+
+    from otel_genesys.telemetry.recorder import Recorder
+
+    proxy = _ProxyMeterProvider()
+    rec = Recorder(TracerProvider(), proxy, drain_interval_s=0.01)
+    reader = InMemoryMetricReader()
+    proxy.on_set_meter_provider(MeterProvider(metric_readers=[reader]))
+    try:
+        rec.outcome(make_outcome(1, rtt_ms=0.5))
+        assert rec.flush(5.0)
+        m = collect(reader)
+        assert point_with(m["genesys.websocket.rtt"], genesys__confidence="trusted").count == 1
+        assert m["genesys.websocket.stability"].data.data_points
+    finally:
+        rec.close(2.0)
