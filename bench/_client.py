@@ -106,12 +106,19 @@ class Samples:
     """Completed cycles (pong or timeout) while recording."""
     timeouts: int = 0
     """Timeouts while recording."""
+    cycle_log: list[tuple[int, int | None]] = field(default_factory=list)
+    """Every cycle finished while recording, in order: (sent, RTT or None for a timeout)."""
+    finished: asyncio.Event | None = None
+    """Set on every finished cycle (truth runs wait on it for a quiet gap)."""
 
     def add(self, sent_ns: int, rtt_ns: int | None, lateness_ns: int | None) -> None:
         """One finished cycle; ``rtt_ns`` None means it timed out."""
         if not self.recording:
             return
         self.cycles += 1
+        self.cycle_log.append((sent_ns, rtt_ns))
+        if self.finished is not None:
+            self.finished.set()
         if rtt_ns is None:
             self.timeouts += 1
             return
@@ -160,28 +167,151 @@ async def _set_delay(http: aiohttp.ClientSession, base_url: str, delay_ms: float
         resp.raise_for_status()
 
 
+async def _overshoots(http: aiohttp.ClientSession, base_url: str, since: int = 0
+                      ) -> dict[str, Any]:
+    url = base_url + "/__emulator__/overshoots"
+    async with http.get(url, params={"since": str(since)}) as resp:
+        resp.raise_for_status()
+        body: dict[str, Any] = await resp.json()
+        return body
+
+
+async def _quiet_gap(spec: ClientSpec, samples: Samples, delay_ms: float) -> bool:
+    """Wait until a cycle has just finished: the next ping is about one interval away,
+    so a fault change made now falls between two pongs. False if none came in time."""
+    assert samples.finished is not None
+    samples.finished.clear()
+    try:
+        async with asyncio.timeout(2 * spec.interval_s + delay_ms / 1e3 + 1.0):
+            await samples.finished.wait()
+    except TimeoutError:
+        return False
+    return True
+
+
+async def _mark(spec: ClientSpec, samples: Samples, http: aiohttp.ClientSession,
+                delay_ms: float | None, wait_ms: float) -> tuple[int, int, bool]:
+    """Change the delay (None: leave it) in a quiet gap; (cycle index, overshoot number,
+    whether both lists were cut at the same pong)."""
+    quiet = await _quiet_gap(spec, samples, wait_ms)
+    index = len(samples.cycle_log)
+    if delay_ms is not None:
+        await _set_delay(http, spec.url, delay_ms)
+    seq = int((await _overshoots(http, spec.url, 1 << 62))["next"])
+    return index, seq, quiet and len(samples.cycle_log) == index
+
+
 async def _run_phases(
     spec: ClientSpec, samples: Samples, http: aiohttp.ClientSession
 ) -> list[dict[str, Any]]:
-    """Walk the delays; return the RTTs of the pings sent well inside each phase."""
+    """Walk the delays; per phase, the RTTs of the pings sent well inside it (``rtt_ns``)
+    and every cycle of the phase paired with the emulator's overshoot of its pong."""
     windows: list[tuple[float, int, int]] = []
+    marks: list[tuple[int, int, bool]] = []
+    samples.finished = asyncio.Event()
     samples.recording = True
+    previous = 0.0
     for delay_ms in spec.delays_ms:
-        await _set_delay(http, spec.url, delay_ms)
+        marks.append(await _mark(spec, samples, http, delay_ms, previous))
+        previous = delay_ms
         start = time.perf_counter_ns()
         await asyncio.sleep(spec.phase_s)
         # A ping still waiting for a long pong is settled in the next phase; keep
         # only pings sent early enough to have been answered within this one.
         end = time.perf_counter_ns() - int((delay_ms / 1e3 + 0.02) * 1e9)
         windows.append((delay_ms, start + int(SETTLE_S * 1e9), end))
-    await asyncio.sleep(max(spec.delays_ms, default=0) / 1e3 + 0.1)
+    marks.append(await _mark(spec, samples, http, None, previous))
     samples.recording = False
     await _set_delay(http, spec.url, 0.0)
+    log = await _overshoots(http, spec.url, marks[0][1])
     phases = []
-    for delay_ms, lo, hi in windows:
-        rtts = [r for s, r in zip(samples.sent_ns, samples.rtt_ns, strict=True) if lo <= s < hi]
-        phases.append({"delay_ms": delay_ms, "rtt_ns": rtts})
+    for i, (delay_ms, lo, hi) in enumerate(windows):
+        rtts = [r for s, r in samples.cycle_log if r is not None and lo <= s < hi]
+        (k0, s0, q0), (k1, s1, q1) = marks[i], marks[i + 1]
+        paired = pair_phase(delay_ms, samples.cycle_log[k0:k1], _log_slice(log, s0, s1),
+                            aligned=q0 and q1, interval_s=spec.interval_s)
+        phases.append({"delay_ms": delay_ms, "rtt_ns": rtts, **paired})
     return phases
+
+
+def _log_slice(log: dict[str, Any], lo: int, hi: int) -> list[tuple[float, float, float]]:
+    """Overshoot entries numbered lo..hi-1 as (overshoot ms, delay ms, received s)."""
+    first = int(log["first"])
+    a, b = max(0, lo - first), max(0, hi - first)
+    return list(zip(log["overshoot_ms"][a:b], log["delay_ms"][a:b], log["received_s"][a:b],
+                    strict=True))
+
+
+def pair_phase(delay_ms: float, cycles: list[tuple[int, int | None]],
+               entries: list[tuple[float, float, float]], *, aligned: bool = True,
+               interval_s: float = 0.1) -> dict[str, Any]:
+    """Pair the phase's cycles with the overshoots of their pongs, in order.
+
+    ``cycles``: (sent ns, RTT ns or None) of every cycle of the phase, in order;
+    ``entries``: the emulator's (overshoot ms, delay ms, ping received s) of every
+    delayed pong sent in the same span, in send order. At D=0 the emulator sends
+    the pong inline (no timer, nothing recorded): the overshoot is 0.
+
+    One connection, one ping in flight: pong i is cycle i. When the counts differ
+    (a cycle cut at a phase edge, a pong lost) the offset between the lists is
+    taken from the timestamps — the emulator's receive time (its loop clock,
+    CLOCK_MONOTONIC, the same clock as ``perf_counter`` in this process on Linux)
+    must fall between the ping's send and its pong — and the unmatched ones at
+    the edges are dropped and counted. If no single offset fits, nothing is
+    paired (``pairing`` says why): never a guessed pairing.
+    """
+    out: dict[str, Any] = {"pairing": "ok", "paired_rtt_ns": [], "overshoot_ns": [],
+                           "unmatched_cycles": 0, "unmatched_pongs": 0, "foreign_pongs": 0,
+                           "edges_aligned": aligned}
+    mine = [e for e in entries if abs(e[1] - delay_ms) < 1e-6]
+    out["foreign_pongs"] = len(entries) - len(mine)
+    if delay_ms <= 0:
+        if mine:
+            out["pairing"] = "pongs recorded at D=0"
+            out["unmatched_pongs"] = len(mine)
+            return out
+        done = [(s, r) for s, r in cycles if r is not None]
+        out["paired_rtt_ns"] = [r for _, r in done]
+        out["overshoot_ns"] = [0] * len(done)
+        return out
+    slack_ns = 2_000_000
+    limit_ns = int(interval_s * 1e9)
+
+    def fits(cycle: tuple[int, int | None], entry: tuple[float, float, float]) -> bool:
+        sent, rtt = cycle
+        recv = int(entry[2] * 1e9)
+        upper = sent + (rtt if rtt is not None else limit_ns)
+        return sent - slack_ns <= recv <= upper + slack_ns
+
+    n, m = len(cycles), len(mine)
+    if n == m and all(fits(c, e) for c, e in zip(cycles, mine, strict=True)):
+        offsets = [(0, 0)]
+    else:
+        # Drop a cycles at the head and b pongs at the head (one of them 0), so many
+        # that what is left lines up; tails are trimmed to the shorter list.
+        offsets = []
+        for shift in range(-m, n + 1):
+            a, b = max(0, shift), max(0, -shift)
+            length = min(n - a, m - b)
+            if length > 0 and all(fits(cycles[a + i], mine[b + i]) for i in range(length)):
+                offsets.append((a, b))
+    if len(offsets) != 1:
+        out["pairing"] = ("counts differ and no offset fits the timestamps" if not offsets
+                          else "ambiguous offset")
+        out["unmatched_cycles"], out["unmatched_pongs"] = n, m
+        return out
+    a, b = offsets[0]
+    length = min(n - a, m - b)
+    out["unmatched_cycles"] = n - length
+    out["unmatched_pongs"] = m - length
+    if out["unmatched_cycles"] or out["unmatched_pongs"]:
+        out["pairing"] = "edges trimmed"
+    for (_, rtt), entry in zip(cycles[a:a + length], mine[b:b + length], strict=True):
+        if rtt is None:
+            continue  # a timeout: its pong came too late to count
+        out["paired_rtt_ns"].append(rtt)
+        out["overshoot_ns"].append(round(entry[0] * 1e6))
+    return out
 
 
 # ------------------------------------------------------------------ the bare client

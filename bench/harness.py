@@ -82,7 +82,9 @@ class Plan:
             # pings carry no id; with overlapping pings and a timeout, FIFO matching may pair
             # a late pong with the next ping: see docs/performance.md.)
             truth_interval_s=0.25,
-            truth_phase_s=3.0,
+            # 5 s per D: 20 pongs per D per repetition, 60 pooled over three for the
+            # overshoot-corrected p99 (3 s gave 36, where p99 is just the max).
+            truth_phase_s=5.0,
             scale_counts=(1, 1000, 5000, 10000),
             variants=(
                 Variant("bare", "bare"),
@@ -292,7 +294,9 @@ def run_truth(plan: Plan, sink: DiscardSink, log: Callable[[str], None]) -> list
                         otlp_endpoint=sink.endpoint,
                     )
                     log(f"truth rep {rep + 1}/{plan.reps}: {kind} {mode}")
-                    budget = 60 + len(plan.truth_delays_ms) * (plan.truth_phase_s + 1)
+                    # Each phase edge also waits for a quiet gap (about one interval).
+                    budget = 60 + (len(plan.truth_delays_ms) + 1) * (
+                        plan.truth_phase_s + 2 * plan.truth_interval_s + 2)
                     result = run_client(spec, timeout_s=budget)
                     out.append({"rep": rep, "mode": mode, "kind": kind, **result})
         finally:

@@ -62,6 +62,26 @@ async def counters(request: web.Request) -> web.Response:
     return json_response(_emu(request).counters.snapshot())
 
 
+async def overshoots(request: web.Request) -> web.Response:
+    """``GET /__emulator__/overshoots[?since=N]``: per delayed pong, in send order, how late
+    the emulator's timer sent it; ``DELETE`` forgets them and restarts the numbering at 0.
+
+    GET gives ``{"first", "next", "lost", "overshoot_ms": [...], "delay_ms": [...],
+    "received_s": [...]}``: entry ``i`` of each list is pong number ``first + i``.
+    """
+    total = _emu(request).counters.total
+    if request.method == "DELETE":
+        return json_response({"cleared": total.clear_overshoots()})
+    raw = request.query.get("since", "0")
+    try:
+        since = int(raw)
+    except ValueError:
+        since = -1
+    if since < 0:
+        return error_response(400, "bad.request", "since must be a non-negative integer")
+    return json_response(total.overshoots_since(since))
+
+
 async def reset(request: web.Request) -> web.Response:
     """``POST /__emulator__/reset``: every fault cleared, every counter zeroed."""
     emu = _emu(request)
@@ -200,6 +220,8 @@ def add_routes(app: web.Application) -> None:
     r.add_get(f"{PREFIX}/health", health)
     r.add_get(f"{PREFIX}/counters", counters)
     r.add_post(f"{PREFIX}/reset", reset)
+    r.add_route("GET", f"{PREFIX}/overshoots", overshoots)
+    r.add_route("DELETE", f"{PREFIX}/overshoots", overshoots)
     r.add_get(f"{PREFIX}/channels", list_channels)
     for method in ("GET", "PUT", "PATCH", "DELETE"):
         r.add_route(method, f"{PREFIX}/faults", global_faults)

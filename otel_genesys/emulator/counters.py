@@ -19,6 +19,10 @@ Per-target counters (``EmulatorCounters.channel(key)``) roll up into
   much later than requested each left (s): the server's own timer error, which
   a client measuring "RTT = delay + floor" must not be blamed for. The snapshot
   gives its count, p50, p99 and max in ms.
+- ``overshoot_log`` (global only): the same pongs as ``(overshoot_s, delay_s,
+  received_s)`` records, numbered from 0 since the last reset
+  (``overshoots_recorded`` is the next number), so a client can pair its own
+  samples with them pong by pong (``GET /__emulator__/overshoots``).
 """
 
 from __future__ import annotations
@@ -70,6 +74,8 @@ class SocketCounters:
         "client_closes_by_code",
         "closes_by_code",
         "delay_overshoots",
+        "overshoot_log",
+        "overshoots_recorded",
     )
 
     pings_json: int
@@ -93,6 +99,8 @@ class SocketCounters:
         self.closes_by_code: dict[int, int] = {}
         self.client_closes_by_code: dict[int, int] = {}
         self.delay_overshoots: deque[float] = deque(maxlen=_MAX_OVERSHOOTS)
+        self.overshoot_log: deque[tuple[float, float, float]] = deque(maxlen=_MAX_OVERSHOOTS)
+        self.overshoots_recorded = 0
         self.zero()
 
     def zero(self) -> None:
@@ -103,7 +111,15 @@ class SocketCounters:
         self.connections_open = open_now
         self.closes_by_code.clear()
         self.client_closes_by_code.clear()
+        self.clear_overshoots()
+
+    def clear_overshoots(self) -> int:
+        """Forget the recorded overshoots and restart their numbering at 0; how many were held."""
+        held = len(self.overshoot_log)
         self.delay_overshoots.clear()
+        self.overshoot_log.clear()
+        self.overshoots_recorded = 0
+        return held
 
     def add(self, name: str, n: int = 1) -> None:
         """Bump ``name`` by ``n`` here and in the roll-up."""
@@ -111,12 +127,37 @@ class SocketCounters:
         if self._parent is not None:
             self._parent.add(name, n)
 
-    def delay_overshoot(self, seconds: float) -> None:
-        """A delayed pong left ``seconds`` after its target time (kept in the roll-up)."""
+    def delay_overshoot(self, seconds: float, delay: float = 0.0,
+                        received: float = float("nan")) -> None:
+        """A pong delayed by ``delay`` (s) for a ping read at loop time ``received`` left
+        ``seconds`` after its target time (kept in the roll-up only)."""
         if self._parent is not None:
-            self._parent.delay_overshoot(seconds)
+            self._parent.delay_overshoot(seconds, delay, received)
         else:
             self.delay_overshoots.append(seconds)
+            self.overshoot_log.append((seconds, delay, received))
+            self.overshoots_recorded += 1
+
+    def overshoots_since(self, since: int = 0) -> dict[str, Any]:
+        """The recorded overshoots numbered ``since`` and later, oldest (first sent) first.
+
+        ``first`` is the number of the first one returned, ``next`` the number the
+        next pong will get; ``lost`` counts those from ``since`` on that fell out
+        of the bounded log before this call.
+        """
+        held = len(self.overshoot_log)
+        oldest = self.overshoots_recorded - held
+        start = max(since, oldest)
+        skip = min(held, start - oldest)
+        picked = list(self.overshoot_log)[skip:] if skip < held else []
+        return {
+            "first": start if picked else self.overshoots_recorded,
+            "next": self.overshoots_recorded,
+            "lost": max(0, oldest - max(since, 0)),
+            "overshoot_ms": [round(o * 1e3, 6) for o, _, _ in picked],
+            "delay_ms": [round(d * 1e3, 6) for _, d, _ in picked],
+            "received_s": [r for _, _, r in picked],
+        }
 
     def close_sent(self, code: int) -> None:
         """The server sent a close frame with ``code``."""

@@ -163,13 +163,15 @@ class SocketConn:
         self.counters.add("pongs_delayed")
         # The target time is anchored on the receive timestamp, not on "now",
         # so the time spent getting here is not added to the requested delay.
-        self.loop.call_at(received_at + delay, self._send_pong, pong, copies, received_at + delay)
+        self.loop.call_at(received_at + delay, self._send_pong, pong, copies, received_at, delay)
 
-    def _send_pong(self, pong: bytes, copies: int, due: float | None = None) -> None:
+    def _send_pong(self, pong: bytes, copies: int, received_at: float = 0.0,
+                   delay: float = 0.0) -> None:
         if not self._write(pong * copies):
             return
-        if due is not None:
-            self.counters.delay_overshoot(self.loop.time() - due)
+        if delay > 0.0:
+            due = received_at + delay
+            self.counters.delay_overshoot(self.loop.time() - due, delay, received_at)
         self.counters.add("pongs_sent")
         if copies > 1:
             self.counters.add("pongs_duplicated", copies - 1)

@@ -114,6 +114,16 @@ def test_bench_harness_smoke_run_writes_report_and_plots(tmp_path: Path) -> None
     assert delayed["rtt_ns"], "no samples in the 5 ms phase"
     # The injected delay really reached the agent's numbers.
     assert min(delayed["rtt_ns"]) >= 5_000_000
+    # Every cycle of the phase met the emulator's record of its own pong.
+    assert delayed["pairing"] == "ok", delayed
+    assert delayed["paired_rtt_ns"] and len(delayed["overshoot_ns"]) == len(
+        delayed["paired_rtt_ns"])
+    assert all(o >= 0 for o in delayed["overshoot_ns"])
+    assert all(r >= 5_000_000 + o for r, o in zip(delayed["paired_rtt_ns"],
+                                                   delayed["overshoot_ns"], strict=True))
+    assert "### Truth with the emulator's timer overshoot removed" in report
+    assert "| 1. Truth, 1 connection: agent RTT - (D + overshoot + floor)" in report
+    assert "| control | 5 | agent |" in report.split("overshoot removed, pong by pong")[1]
 
 
 def test_bench_optimisation_ratio_is_after_over_before_per_repetition() -> None:
