@@ -271,7 +271,7 @@ class _HeldEncoded:
         if len(self.events) < MAX_SPAN_EVENTS:
             self.events.append(event)
 
-    def finish(self) -> trace.SpanContext:
+    def finish(self) -> tuple[int, int]:
         self.batcher.put(
             self.encoder.probe_span(
                 self.outcome,
@@ -281,7 +281,17 @@ class _HeldEncoded:
                 events=self.events,
             )
         )
-        return trace.SpanContext(self.trace_id, self.span_id, False, _SAMPLED)
+        return (self.trace_id, self.span_id)  # a SpanContext only if an audit span needs it
+
+
+_Ended = trace.SpanContext | tuple[int, int]
+"""An ended probe span: its context (SDK span) or its (trace id, span id) (encoded span)."""
+
+
+def _span_context(ended: _Ended | None) -> trace.SpanContext | None:
+    if isinstance(ended, tuple):
+        return trace.SpanContext(ended[0], ended[1], False, _SAMPLED)
+    return ended
 
 
 MAX_SPAN_EVENTS = 128
@@ -317,7 +327,7 @@ class _Materializer:
         self._wall = wall_clock
         self._cycle = 0
         self._held: dict[tuple[TargetInfo, int], _Held | _HeldEncoded] = {}
-        self._recent: collections.OrderedDict[tuple[TargetInfo, int], trace.SpanContext | None] = (
+        self._recent: collections.OrderedDict[tuple[TargetInfo, int], _Ended | None] = (
             collections.OrderedDict()
         )
         self._pending: dict[tuple[TargetInfo, int], tuple[int, list[AuditEvent]]] = {}
@@ -369,7 +379,7 @@ class _Materializer:
                 for event in events:
                     self._audit_span(event, parent=None)
 
-    def _remember(self, key: tuple[TargetInfo, int], ctx: trace.SpanContext | None) -> None:
+    def _remember(self, key: tuple[TargetInfo, int], ctx: _Ended | None) -> None:
         recent = self._recent
         recent[key] = ctx
         recent.move_to_end(key)
@@ -473,7 +483,7 @@ class _Materializer:
         if held is not None:
             held.add_event(event)
         elif key in self._recent:
-            ctx = self._recent[key]
+            ctx = _span_context(self._recent[key])
             if ctx is not None:
                 self._audit_span(event, parent=ctx)
             # ctx None: the cycle was not sampled; the log line is the record.
