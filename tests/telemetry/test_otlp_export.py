@@ -271,3 +271,23 @@ def test_probe_spans_reach_the_collector_without_sdk_spans(
     assert [attributes_of(s)["genesys.probe.sequence"] for s in spans] == [1, 2, 3]
     assert {s.name for s in spans} == {"genesys.websocket.ping"}
     assert t.health.spans_exported == 3
+
+
+def test_audit_events_land_on_encoded_probe_spans_early_or_late(
+    otlp_receiver: OtlpReceiver, started: list[Telemetry]
+) -> None:
+    t = setup_telemetry(fast("otlp_grpc", otlp_receiver.grpc_endpoint))
+    started.append(t)
+    rec = t.recorder
+    rec.outcome(make_outcome(1, Outcome.TIMEOUT))
+    rec.event(make_event(AuditKind.TIMEOUT, sequence=1))  # while the span is held: an event
+    assert t.force_flush(5.0)
+    rec.event(make_event(AuditKind.LATE_PONG, sequence=1))  # after it ended: a child span
+    assert t.force_flush(5.0)
+    assert otlp_receiver.wait_for(lambda r: len(r.spans()) >= 2)
+    by_name = {s.name: s for s in otlp_receiver.spans()}
+    probe = by_name["genesys.websocket.ping"]
+    assert [e.name for e in probe.events] == ["genesys.probe.timeout"]
+    late = [s for s in otlp_receiver.spans() if s.name != "genesys.websocket.ping"]
+    assert len(late) == 1
+    assert late[0].parent_span_id == probe.span_id and late[0].trace_id == probe.trace_id
