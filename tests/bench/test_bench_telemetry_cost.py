@@ -1,0 +1,15 @@
+"""bench.telemetry_cost: the SDK path and the recorder's own, side by side."""
+
+from __future__ import annotations
+
+from bench.telemetry_cost import measure
+
+
+def test_telemetry_cost_runs_and_the_own_path_is_cheaper() -> None:
+    result = measure(targets=40, rounds=1)
+    assert result["probes"] == 120 and result["points"] > 0
+    # Ratios taken in one process: the in-house paths are many times cheaper, so a
+    # ratio this low would mean one of them fell back to the SDK's general path.
+    assert result["ratio_metrics"] > 3
+    assert result["ratio_span"] > 3
+    assert result["ratio_metric_encode"] > 1.5
