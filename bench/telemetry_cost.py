@@ -11,7 +11,9 @@ Side by side in one process, on the same outcomes (1,000 targets, OK probes,
   a request;
 - **metric export**: encoding one collection of those targets' metrics with
   the SDK's ``encode_metrics`` against ``encode_metrics_request``, per point;
-  the two byte strings are checked equal first.
+  the two byte strings are checked equal first;
+- **hand-off** (no comparison): pickling a batch of outcomes as the agent's
+  process does for the export process, per outcome.
 
     .venv/bin/python -m bench.telemetry_cost
     .venv/bin/python -m bench.telemetry_cost --targets 2000 --rounds 5
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import pickle
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
@@ -160,6 +163,14 @@ def measure(targets: int, rounds: int) -> dict[str, Any]:
         ),
         "metric_encode_ours_us_per_point": best_us(
             lambda: encode_metrics_request(data), points, rounds
+        ),
+        "handoff_pickle_us_per_outcome": best_us(
+            lambda: [
+                pickle.dumps(("records", batch[i : i + 1024]), protocol=5)
+                for i in range(0, len(batch), 1024)
+            ],
+            len(batch),
+            rounds,
         ),
     }
     tracer.shutdown()
