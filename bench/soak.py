@@ -45,8 +45,10 @@ import signal
 import sys
 import tempfile
 import time
+import tracemalloc
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import psutil
 
@@ -83,6 +85,8 @@ class SoakResult:
     samples: list[tuple[int, float, int]] = field(default_factory=list)
     """(cycles done, RSS MiB, live heap blocks) along the run."""
     details: dict[str, int] = field(default_factory=dict)
+    growth_sites: list[dict[str, Any]] = field(default_factory=list)
+    """With ``--trace N``: where live Python memory grew after the warm-up."""
     ok: bool = False
 
 
@@ -112,16 +116,50 @@ def _median(values: list[float]) -> float:
 
 
 class Memory:
-    """RSS and heap-block samples against cycles, with the warm-up mark."""
+    """RSS and heap-block samples against cycles, with the warm-up mark.
 
-    def __init__(self, cycles: int, warmup: float) -> None:
+    With ``trace`` > 0, Python allocations are traced from the first sample after
+    the warm-up (``tracemalloc``, 8 frames), and :meth:`growth_sites` lists the
+    ``trace`` call sites that hold the most more memory at the end than then.
+    Tracing slows the run down several times; the verdict of a traced run is not
+    comparable with an untraced one.
+    """
+
+    def __init__(self, cycles: int, warmup: float, trace: int = 0) -> None:
         self.start = rss_mib()
         self.warm_at = int(cycles * warmup)
         self.samples: list[tuple[int, float, int]] = []
+        self.trace = trace
+        self._baseline: tracemalloc.Snapshot | None = None
 
     def sample(self, done: int) -> None:
         value = rss_mib()
         self.samples.append((done, round(value, 2), sys.getallocatedblocks()))
+        if self.trace and done >= self.warm_at and not tracemalloc.is_tracing():
+            tracemalloc.start(8)
+        elif self.trace and tracemalloc.is_tracing() and self._baseline is None:
+            self._baseline = tracemalloc.take_snapshot()  # one sample after tracing began
+
+    def growth_sites(self) -> list[dict[str, Any]]:
+        """The call sites whose live Python memory grew most since the traced baseline."""
+        if self._baseline is None:
+            return []
+        gc.collect()
+        now = tracemalloc.take_snapshot()
+        tracemalloc.stop()
+        ignore = [tracemalloc.Filter(False, tracemalloc.__file__)]
+        diffs = now.filter_traces(ignore).compare_to(
+            self._baseline.filter_traces(ignore), "traceback"
+        )
+        return [
+            {
+                "size_diff_kib": round(d.size_diff / 1024, 1),
+                "count_diff": d.count_diff,
+                "where": [f"{f.filename.rsplit('/', 2)[-1]}:{f.lineno}" for f in d.traceback],
+            }
+            for d in sorted(diffs, key=lambda d: d.count_diff, reverse=True)[: self.trace]
+            if d.count_diff > 0
+        ]
 
     def result(self, mode: str, cycles: int, seconds: float, limit_pct: float) -> SoakResult:
         after = [(rss, blocks) for n, rss, blocks in self.samples if n >= self.warm_at]
@@ -291,7 +329,7 @@ async def soak_socket(args: argparse.Namespace) -> SoakResult:
         if not args.no_telemetry:
             sinks.insert(0, telemetry.recorder)
         agent = Agent(targets, sink=FanoutSink(sinks))
-        memory = Memory(args.cycles, args.warmup)
+        memory = Memory(args.cycles, args.warmup, args.trace)
         started = time.perf_counter()
         await agent.start()
         next_sample = 0
@@ -317,10 +355,12 @@ async def soak_socket(args: argparse.Namespace) -> SoakResult:
                 )
         telemetry.force_flush(5.0)
         memory.sample(done[0])
+        sites = memory.growth_sites()  # before stopping: what the running agent holds
         await agent.stop()
         seconds = time.perf_counter() - started
         await asyncio.to_thread(telemetry.shutdown, 5.0)
         result = memory.result("socket", done[0], seconds, args.max_growth_pct)
+        result.growth_sites = sites
         status = agent.status()
         modes = [m for s in status for m in s["modes"].values()]
         sent = sum(int(m["sent"]) for m in modes)
@@ -381,6 +421,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--connections", type=int, default=100)
     parser.add_argument("--interval", type=float, default=0.1, help="seconds between pings")
     parser.add_argument("--samples", action="store_true", help="include every RSS sample")
+    parser.add_argument(
+        "--trace", type=int, default=0, metavar="N",
+        help="trace Python allocations after the warm-up and list the N sites that grew most",
+    )  # fmt: skip
     parser.add_argument(
         "--no-telemetry", action="store_true", help="count outcomes only (no recorder)"
     )
