@@ -13,7 +13,13 @@ Side by side in one process, on the same outcomes (1,000 targets, OK probes,
   the SDK's ``encode_metrics`` against ``encode_metrics_request``, per point;
   the two byte strings are checked equal first;
 - **hand-off** (no comparison): pickling a batch of outcomes as the agent's
-  process does for the export process, per outcome.
+  process does for the export process, per outcome;
+- **recorder** (no comparison): the whole telemetry worker path per outcome as
+  ``otel-genesys run`` builds it for an OTLP endpoint (queue, materializer,
+  in-house metrics, encoded span, batch request; the exporter discards);
+- **state** (no comparison): the live Python memory the telemetry holds per
+  target after five probes each, a metric collection and its encoding
+  (``tracemalloc``).
 
     .venv/bin/python -m bench.telemetry_cost
     .venv/bin/python -m bench.telemetry_cost --targets 2000 --rounds 5
@@ -22,9 +28,11 @@ Side by side in one process, on the same outcomes (1,000 targets, OK probes,
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import pickle
 import time
+import tracemalloc
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any
@@ -47,10 +55,12 @@ from otel_genesys.core.outcome import (
     TargetKind,
 )
 from otel_genesys.telemetry import names as n
+from otel_genesys.telemetry.export_health import ExportHealth
 from otel_genesys.telemetry.metrics_wire import count_data_points, encode_metrics_request
 from otel_genesys.telemetry.probe_metrics import ProbeMetrics
 from otel_genesys.telemetry.probe_spans import ProbeSpanEncoder, new_ids
-from otel_genesys.telemetry.recorder import probe_span_attrs
+from otel_genesys.telemetry.recorder import Recorder, probe_span_attrs
+from otel_genesys.telemetry.span_batcher import EncodedSpanBatcher
 
 SCOPE = (n.INSTRUMENTATION_SCOPE, "bench")
 WALL = 1_800_000_000_000_000_000
@@ -93,6 +103,51 @@ class _Encoding(SpanExporter):
 
     def shutdown(self) -> None:
         pass
+
+
+class _Discard:
+    """An encoded-span exporter that accepts and drops every request."""
+
+    def export_encoded(self, payload: bytes, count: int) -> bool:
+        return True
+
+    def shutdown(self) -> None:
+        pass
+
+
+def _recorder(resource: Resource) -> tuple[Recorder, InMemoryMetricReader]:
+    """A recorder wired as ``setup_telemetry`` wires it for OTLP, driven by the caller:
+    with ``start=False`` its ``flush`` runs the worker's batch in the calling thread."""
+    reader = InMemoryMetricReader()
+    batcher = EncodedSpanBatcher(
+        ProbeSpanEncoder(resource, *SCOPE), _Discard(), ExportHealth(), start=False
+    )
+    recorder = Recorder(
+        TracerProvider(resource=resource),
+        MeterProvider(resource=resource, metric_readers=[reader]),
+        start=False,
+        probe_spans=batcher,
+    )
+    return recorder, reader
+
+
+def _state_kib_per_target(targets: int, resource: Resource) -> float:
+    recorder, reader = _recorder(resource)
+    gc.collect()
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    for o in outcomes(targets, 5):
+        recorder.outcome(o)
+    recorder.flush()
+    data = reader.get_metrics_data()
+    if data is not None:
+        encode_metrics_request(data)
+    del data
+    gc.collect()
+    held = tracemalloc.get_traced_memory()[0] - before
+    tracemalloc.stop()
+    recorder.close()
+    return held / targets / 1024
 
 
 def measure(targets: int, rounds: int) -> dict[str, Any]:
@@ -153,6 +208,17 @@ def measure(targets: int, rounds: int) -> dict[str, Any]:
     if encode_metrics(data).SerializeToString() != encode_metrics_request(data):
         raise SystemExit("the two metric encodings differ")
 
+    recorder, _ = _recorder(resource)
+    for o in batch[:targets]:  # every target's state exists before the timing
+        recorder.outcome(o)
+    recorder.flush()
+
+    def through_recorder() -> None:
+        for i in range(0, len(batch), 1024):
+            for o in batch[i : i + 1024]:
+                recorder.outcome(o)
+            recorder.flush()
+
     rows = {
         "metrics_sdk_us_per_probe": best_us(metrics(False), len(batch), rounds),
         "metrics_ours_us_per_probe": best_us(metrics(True), len(batch), rounds),
@@ -172,7 +238,9 @@ def measure(targets: int, rounds: int) -> dict[str, Any]:
             len(batch),
             rounds,
         ),
+        "recorder_us_per_outcome": best_us(through_recorder, len(batch), rounds),
     }
+    recorder.close()
     tracer.shutdown()
     return {"targets": targets, "probes": len(batch), "points": points,
             **{k: round(v, 2) for k, v in rows.items()},
@@ -180,7 +248,8 @@ def measure(targets: int, rounds: int) -> dict[str, Any]:
                                    / rows["metrics_ours_us_per_probe"], 1),
             "ratio_span": round(rows["span_sdk_us"] / rows["span_ours_us"], 1),
             "ratio_metric_encode": round(rows["metric_encode_sdk_us_per_point"]
-                                         / rows["metric_encode_ours_us_per_point"], 1)}  # fmt: skip
+                                         / rows["metric_encode_ours_us_per_point"], 1),
+            "state_kib_per_target": round(_state_kib_per_target(targets, resource), 1)}  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:

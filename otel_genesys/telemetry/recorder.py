@@ -313,13 +313,13 @@ class _Materializer:
         sampler: SpanSampler,
         *,
         wall_clock: Callable[[], int] = time.time_ns,
-        probe_metrics: ProbeMetrics | None = None,
+        probe_metrics: ProbeMetrics,
         probe_spans: EncodedSpanBatcher | None = None,
     ) -> None:
         self._tracer = tracer
         self._inst = inst
         self._sampler = sampler
-        self.probe_metrics = probe_metrics if probe_metrics is not None else ProbeMetrics()
+        self.probe_metrics = probe_metrics
         self._batcher = probe_spans
         self._encoder: ProbeSpanEncoder | None = (
             cast(ProbeSpanEncoder, probe_spans.encoder) if probe_spans is not None else None

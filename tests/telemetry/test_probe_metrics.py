@@ -1,9 +1,9 @@
 """ProbeMetrics: the per-probe metrics aggregated in-house, read by the SDK's own readers.
 
-The oracle is the SDK itself: :class:`_SdkReference` creates the instruments the
-recorder used to create and makes exactly the calls ``_Materializer._outcome``
-used to make, on a second meter provider with the same kind of readers; every
-point of every collection must match.
+The oracle is the SDK itself: :func:`_sdk_reference` records through SDK
+instruments (``ProbeMetrics.use_instruments``: the instruments and calls the
+recorder used before it aggregated in-house) on a second meter provider with the
+same kind of readers; every point of every collection must match.
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ from typing import Any
 
 import pytest
 from opentelemetry.exporter.otlp.proto.common.metrics_encoder import encode_metrics
-from opentelemetry.metrics import CallbackOptions, Observation
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
     ExportMetricsServiceRequest,
 )
@@ -64,72 +63,12 @@ EMPTY_REGION = TargetInfo("other", TargetKind.GENERIC, "10.0.0.7", 8080, "ws", r
 # ------------------------------------------------------------------ the SDK oracle
 
 
-class _SdkReference:
-    """The SDK instruments and calls the recorder used for the per-probe metrics."""
-
-    def __init__(self, provider: MeterProvider) -> None:
-        meter = provider.get_meter(n.INSTRUMENTATION_SCOPE, VERSION)
-        self.rtt = meter.create_histogram(
-            n.METRIC_RTT, n.UNIT_SECONDS, "WebSocket ping/pong round-trip time",
-            explicit_bucket_boundaries_advisory=n.BUCKETS_RTT,
-        )  # fmt: skip
-        self.jitter_consecutive = meter.create_histogram(
-            n.METRIC_JITTER_CONSECUTIVE, n.UNIT_SECONDS,
-            "Absolute difference between consecutive round trips",
-            explicit_bucket_boundaries_advisory=n.BUCKETS_JITTER,
-        )  # fmt: skip
-        self.jitter_rfc3550 = meter.create_histogram(
-            n.METRIC_JITTER_RFC3550, n.UNIT_SECONDS, "RFC 3550 interarrival jitter estimate",
-            explicit_bucket_boundaries_advisory=n.BUCKETS_JITTER,
-        )  # fmt: skip
-        self.pdv = meter.create_histogram(
-            n.METRIC_PDV, n.UNIT_SECONDS, "Windowed packet delay variation",
-            explicit_bucket_boundaries_advisory=n.BUCKETS_JITTER,
-        )  # fmt: skip
-        self.lateness = meter.create_histogram(
-            n.METRIC_LATENESS, n.UNIT_SECONDS, "How late each ping left compared with its slot",
-            explicit_bucket_boundaries_advisory=n.BUCKETS_LAG,
-        )  # fmt: skip
-        self.probes = meter.create_counter(n.METRIC_PROBES, n.UNIT_PING, "Probes by outcome")
-        self.breaches = meter.create_counter(
-            n.METRIC_BREACHES, n.UNIT_BREACH, "Threshold breaches by threshold"
-        )
-        self.degraded = meter.create_counter(
-            n.METRIC_DEGRADED, n.UNIT_PING, "Probes measured while the agent itself stalled"
-        )
-        self.stability: dict[tuple[Any, Any], tuple[dict[str, Any], float, float]] = {}
-        meter.create_observable_gauge(
-            n.METRIC_STABILITY, [self._observe], n.UNIT_RATIO,
-            "Share of probes within the latency limit (last value per target and mode)",
-        )  # fmt: skip
-
-    def _observe(self, _options: CallbackOptions) -> list[Observation]:
-        out = []
-        for base, window, lifetime in self.stability.values():
-            out.append(Observation(window, {**base, n.STABILITY_SCOPE: "window"}))
-            out.append(Observation(lifetime, {**base, n.STABILITY_SCOPE: "lifetime"}))
-        return out
-
-    def record(self, o: ProbeOutcome) -> None:
-        base = {**target_metric_attrs(o.target), n.PROBE_MODE: o.mode.value}
-        counted = {**base, n.PROBE_OUTCOME: o.outcome.value}
-        if o.outcome is not Outcome.OK:
-            counted[n.ERROR_TYPE] = o.error_type or o.outcome.value
-        self.probes.add(1, counted)
-        if o.rtt_ns is not None:
-            self.rtt.record(o.rtt_ns / 1e9, {**base, n.CONFIDENCE: o.confidence.value})
-        if o.jitter_ns is not None:
-            self.jitter_consecutive.record(o.jitter_ns / 1e9, base)
-        if o.jitter_rfc3550_ns is not None:
-            self.jitter_rfc3550.record(o.jitter_rfc3550_ns / 1e9, base)
-        if o.pdv_ns is not None:
-            self.pdv.record(o.pdv_ns / 1e9, base)
-        self.lateness.record(max(o.lateness_ns, 0) / 1e9, base)
-        for breach in o.breaches:
-            self.breaches.add(1, {**base, n.THRESHOLD_NAME: breach.threshold})
-        if o.confidence is Confidence.DEGRADED:
-            self.degraded.add(1, base)
-        self.stability[(o.target, o.mode)] = (base, o.stability, o.stability_lifetime)
+def _sdk_reference(provider: MeterProvider) -> ProbeMetrics:
+    """The same metrics through the SDK's own instruments: ``use_instruments`` makes
+    exactly the calls the recorder made before it aggregated in-house."""
+    ref = ProbeMetrics()
+    ref.use_instruments(provider, n.INSTRUMENTATION_SCOPE, VERSION)
+    return ref
 
 
 def _breach(name: str) -> Breach:
@@ -214,7 +153,7 @@ def _pair(
     *,
     limits: dict[type, int] | None = None,
     views: Sequence[View] = (),
-) -> tuple[list[InMemoryMetricReader], _SdkReference, list[InMemoryMetricReader], ProbeMetrics]:
+) -> tuple[list[InMemoryMetricReader], ProbeMetrics, list[InMemoryMetricReader], ProbeMetrics]:
     def reader(t: dict[type, AggregationTemporality] | None) -> InMemoryMetricReader:
         return InMemoryMetricReader(preferred_temporality=t, cardinality_limits=limits)
 
@@ -223,13 +162,13 @@ def _pair(
 
     sdk_readers = [reader(t) for t in readers]
     our_readers = [reader(t) for t in readers]
-    ref = _SdkReference(provider(sdk_readers))
+    ref = _sdk_reference(provider(sdk_readers))
     ours = ProbeMetrics() if clock is None else ProbeMetrics(clock=clock)
     ours.bind(provider(our_readers), n.INSTRUMENTATION_SCOPE, VERSION)
     return sdk_readers, ref, our_readers, ours
 
 
-def _feed(outcomes: Iterable[ProbeOutcome], ref: _SdkReference, ours: ProbeMetrics) -> None:
+def _feed(outcomes: Iterable[ProbeOutcome], ref: ProbeMetrics, ours: ProbeMetrics) -> None:
     for o in outcomes:
         ref.record(o)
         ours.record(o)
@@ -612,7 +551,7 @@ def test_probe_metrics_bind_refuses_a_reader_it_cannot_hook() -> None:
 
 def test_probe_metrics_bind_twice_serves_each_reader_once() -> None:
     sdk, mine = InMemoryMetricReader(), InMemoryMetricReader()
-    ref = _SdkReference(MeterProvider([sdk], resource=RESOURCE, shutdown_on_exit=False))
+    ref = _sdk_reference(MeterProvider([sdk], resource=RESOURCE, shutdown_on_exit=False))
     provider = MeterProvider([mine], resource=RESOURCE, shutdown_on_exit=False)
     ours = ProbeMetrics()
     ours.bind(provider, n.INSTRUMENTATION_SCOPE, VERSION)
@@ -654,7 +593,7 @@ def test_probe_metrics_fall_back_to_the_sdk_for_exponential_histograms() -> None
         return InMemoryMetricReader(preferred_aggregation=agg)  # type: ignore[dict-item]
 
     sdk, mine = reader(), reader()
-    ref = _SdkReference(MeterProvider([sdk], resource=RESOURCE, shutdown_on_exit=False))
+    ref = _sdk_reference(MeterProvider([sdk], resource=RESOURCE, shutdown_on_exit=False))
     ours = ProbeMetrics()
     ours.bind(MeterProvider([mine], resource=RESOURCE, shutdown_on_exit=False), "s", VERSION)
     _feed(_batch(1), ref, ours)
