@@ -33,6 +33,7 @@ from yarl import URL
 from otel_genesys.agent.alarm import Alarm
 from otel_genesys.agent.failures import Failure, classify, classify_close, with_frames
 from otel_genesys.agent.handshake_trace import timing_phases
+from otel_genesys.agent.stall import StallWatch
 from otel_genesys.config import GenericTarget, MonitorConfig, NotificationTarget
 from otel_genesys.core.backoff import Backoff
 from otel_genesys.core.events import (
@@ -154,6 +155,7 @@ class ConnectionMonitor:
         sink: TelemetrySink,
         tokens: TokenProvider | None = None,
         stalls: StallLog | None = None,
+        watch: StallWatch | None = None,
         clock: Callable[[], int] = time.perf_counter_ns,
         rng_seed: int | None = None,
     ) -> None:
@@ -165,6 +167,9 @@ class ConnectionMonitor:
         self._tokens = tokens
         self._clock = clock
         self._stalls = stalls
+        self._watch = watch
+        """Told of every ping sent and every outcome, so it watches the loop finely
+        only while pings are in flight (see `StallWatch`)."""
         self.status = TargetStatus(name=target.name)
         modes: frozenset[ProbeMode] = (
             target.modes
@@ -250,6 +255,8 @@ class ConnectionMonitor:
         sink = self._sink
         for outcome in outcomes:
             sink.outcome(outcome)
+        if self._watch is not None:
+            self._watch.end(len(outcomes))
 
     def _abort_all(self) -> None:
         now = self._clock()
@@ -518,6 +525,8 @@ class ConnectionMonitor:
         result = session.pong(payload, now)
         if result.outcome is not None:
             self._sink.outcome(result.outcome)
+            if self._watch is not None:
+                self._watch.end()
             self._reschedule()
         elif result.kind is not PongKind.MATCHED:
             kind = {
@@ -634,8 +643,11 @@ class ConnectionMonitor:
     async def _send_pings(self, link: Link, lateness_ns: int) -> None:
         ws = link.ws
         clock = self._clock
+        watch = self._watch
         for mode, session in self.sessions.items():
             ticket = session.send(clock(), time.time_ns(), lateness_ns)
+            if watch is not None:
+                watch.begin()
             try:
                 if mode is ProbeMode.CONTROL:
                     await ws.ping(ticket.payload)

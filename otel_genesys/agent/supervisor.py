@@ -125,6 +125,7 @@ class Agent:
                 sink=self.sink,
                 tokens=provider,
                 stalls=self.stall.log,
+                watch=self.stall,
             )
             # Evenly staggered first probes: target i of N starts i/N of an interval late.
             monitor.phase_ns = len(self.monitors) * m_interval // len(self.targets)

@@ -44,7 +44,7 @@ from typing import Any
 
 from otel_genesys.core.events import AuditEvent
 from otel_genesys.telemetry.export_health import ExportHealth
-from otel_genesys.telemetry.offload import OffloadWorker
+from otel_genesys.telemetry.offload import IDLE_INTERVAL_S, OffloadWorker
 from otel_genesys.telemetry.recorder import QueuedSink, log_audit
 from otel_genesys.telemetry.settings import TelemetrySettings
 
@@ -103,6 +103,7 @@ class ForwardingRecorder(QueuedSink):
             self._ship,
             maxlen=queue_size,
             interval_s=drain_interval_s,
+            idle_interval_s=max(drain_interval_s, IDLE_INTERVAL_S),
             wake_at=max(1, min(1_024, queue_size // 4)),
             name="otel-genesys-telemetry-forward",
         )

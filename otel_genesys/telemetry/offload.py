@@ -6,7 +6,10 @@ a naive per-probe span + metric points on the event loop moving RTT p50 from
 built, immutable record to a ``collections.deque`` (O(1), no lock, no
 allocation beyond the deque slot) and returns. A worker thread wakes every
 ``interval_s`` (or sooner when ``wake_at`` records are waiting), drains in
-batches and does every SDK call.
+batches and does every SDK call. A wake that finds nothing to do lets the
+worker sleep up to ``idle_interval_s`` instead, until the next record arrives
+(that one ``put`` wakes it), so an idle agent's worker does not spin 20 times
+a second and a lone record is not held back.
 
 Bounded memory: the deque has ``maxlen``; when it is full the oldest record is
 discarded and :attr:`OffloadWorker.dropped` counts it. A Collector that is
@@ -26,6 +29,11 @@ from typing import Generic, TypeVar
 _log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+
+IDLE_INTERVAL_S = 0.5
+"""How long the agent's telemetry workers sleep after a wake that found nothing,
+unless a record arrives first (its ``put`` wakes them). Cuts an idle worker's
+wake-ups from 20 to about 2 a second without delaying any record."""
 
 
 class OffloadWorker(Generic[T]):
@@ -50,6 +58,7 @@ class OffloadWorker(Generic[T]):
         *,
         maxlen: int = 65_536,
         interval_s: float = 0.05,
+        idle_interval_s: float | None = None,
         wake_at: int = 1_024,
         batch_max: int = 4_096,
         name: str = "otel-genesys-telemetry",
@@ -58,6 +67,9 @@ class OffloadWorker(Generic[T]):
         self._queue: collections.deque[T] = collections.deque(maxlen=maxlen)
         self._maxlen = maxlen
         self._interval_s = interval_s
+        self._idle_interval_s = interval_s if idle_interval_s is None else idle_interval_s
+        self._idle = False
+        """True while the worker sleeps the idle interval: the next ``put`` wakes it."""
         self._wake_at = wake_at
         self._batch_max = batch_max
         self._name = name
@@ -88,7 +100,7 @@ class OffloadWorker(Generic[T]):
                 # deque(maxlen) silently evicts the oldest; count it so the loss is visible.
                 self.dropped += 1
             queue.append(item)
-            if len(queue) >= self._wake_at and not self._wake.is_set():
+            if (self._idle or len(queue) >= self._wake_at) and not self._wake.is_set():
                 self._wake.set()
         except Exception:
             self.dropped += 1
@@ -111,12 +123,22 @@ class OffloadWorker(Generic[T]):
         self._thread.start()
 
     def _run(self) -> None:
+        idle = False
+        long_idle = self._idle_interval_s > self._interval_s
         while not self._stopping:
-            self._wake.wait(self._interval_s)
+            if idle and long_idle:
+                # Publish "idle" before looking at the queue: a record appended after
+                # the look sees the flag and wakes us; one appended before is seen.
+                self._idle = True
+                if not self._queue:
+                    self._wake.wait(self._idle_interval_s)
+                self._idle = False
+            else:
+                self._wake.wait(self._interval_s)
             self._wake.clear()
             with self._lock:
                 requested = self._flush_requested
-            self.drain_once()
+            idle = self.drain_once() == 0
             with self._lock:
                 self._flush_done = max(self._flush_done, requested)
                 self._drained.notify_all()
@@ -125,12 +147,14 @@ class OffloadWorker(Generic[T]):
             self._flush_done = self._flush_requested
             self._drained.notify_all()
 
-    def drain_once(self) -> None:
+    def drain_once(self) -> int:
         """Hand everything queued now to ``handle``, in batches of at most ``batch_max``.
 
-        Normally only the worker thread calls this; :meth:`stop` calls it from the
-        caller's thread when the worker is gone, hence the lock.
+        Returns how many records were handed over. Normally only the worker thread
+        calls this; :meth:`stop` calls it from the caller's thread when the worker
+        is gone, hence the lock.
         """
+        handed = 0
         with self._drain_lock:
             queue = self._queue
             while True:
@@ -145,8 +169,9 @@ class OffloadWorker(Generic[T]):
                 except Exception:
                     self.errors += 1
                     _log.debug("telemetry worker batch failed", exc_info=True)
+                handed += len(batch)
                 if len(batch) < self._batch_max:
-                    return
+                    return handed
 
     def flush(self, timeout_s: float) -> bool:
         """Wait until everything queued before this call has been handled."""

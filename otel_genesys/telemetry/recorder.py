@@ -58,7 +58,7 @@ from otel_genesys.core.outcome import (
 from otel_genesys.telemetry import names as n
 from otel_genesys.telemetry.export_health import ExportHealth
 from otel_genesys.telemetry.logs import scrub_value
-from otel_genesys.telemetry.offload import OffloadWorker
+from otel_genesys.telemetry.offload import IDLE_INTERVAL_S, OffloadWorker
 from otel_genesys.telemetry.probe_metrics import ProbeMetrics, target_metric_attrs
 from otel_genesys.telemetry.probe_spans import ProbeSpanEncoder, new_ids
 from otel_genesys.telemetry.sampling import SpanSampler
@@ -693,6 +693,7 @@ class Recorder(QueuedSink):
             self._mat.handle,
             maxlen=queue_size,
             interval_s=drain_interval_s,
+            idle_interval_s=max(drain_interval_s, IDLE_INTERVAL_S),
             wake_at=max(1, min(1_024, queue_size // 4)),
         )
         meter = self._inst.meter

@@ -131,3 +131,59 @@ def test_sink_calls_are_cheap() -> None:
         assert durations[int(len(durations) * 0.99)] < 5_000_000
     finally:
         mt.telemetry.shutdown(5.0)
+
+
+def test_an_idle_worker_sleeps_until_a_record_arrives_then_drains_on_the_short_period() -> None:
+    calls: list[tuple[float, int]] = []
+    worker: OffloadWorker[int] = OffloadWorker(
+        lambda batch: calls.append((time.monotonic(), len(batch))),
+        interval_s=0.01,
+        idle_interval_s=0.25,
+    )
+    worker.start()
+    try:
+        time.sleep(0.6)
+        assert 1 <= len(calls) <= 5, calls  # at 0.01 s it would have been ~60
+        put_at = time.monotonic()
+        worker.put(1)  # the worker is idle: this put wakes it
+        deadline = put_at + 2.0
+        while not any(n for _, n in calls) and time.monotonic() < deadline:
+            time.sleep(0.002)
+        got = next(i for i, (_, n) in enumerate(calls) if n)
+        assert calls[got][0] - put_at < 0.15, calls[got][0] - put_at
+        while len(calls) <= got + 1 and time.monotonic() < deadline:
+            time.sleep(0.002)
+        # The wake after a batch comes one short interval later (held spans end there).
+        gap = calls[got + 1][0] - calls[got][0]
+        assert calls[got + 1][1] == 0 and gap < 0.15, (gap, calls[got:])
+    finally:
+        assert worker.stop(2.0)
+
+
+def test_with_no_idle_interval_a_put_does_not_wake_the_worker() -> None:
+    calls: list[int] = []
+    worker: OffloadWorker[int] = OffloadWorker(
+        lambda batch: calls.append(len(batch)), interval_s=0.3, wake_at=100
+    )
+    worker.start()
+    try:
+        time.sleep(0.05)
+        worker.put(1)
+        time.sleep(0.1)
+        assert sum(calls) == 0  # waits for its interval (or wake_at records)
+    finally:
+        assert worker.stop(2.0)
+
+
+def test_flush_does_not_wait_for_the_idle_interval() -> None:
+    seen: list[int] = []
+    worker: OffloadWorker[int] = OffloadWorker(seen.extend, interval_s=0.01, idle_interval_s=30.0)
+    worker.start()
+    try:
+        time.sleep(0.05)  # idle now: the next wake is 30 s away
+        worker.put(7)
+        started = time.monotonic()
+        assert worker.flush(5.0)
+        assert seen == [7] and time.monotonic() - started < 1.0
+    finally:
+        assert worker.stop(2.0)
