@@ -23,6 +23,16 @@ the cycles is the warm-up. The samples after it are split in thirds; the run
 passes when the median of the last third exceeds the median of the first by
 no more than ``--max-growth-pct`` (1 % by default), for RSS and for heap
 blocks alike, and every ping was settled exactly once.
+
+Heap blocks are judged net of one bounded, expected growth: metric series.
+With cumulative temporality a counter series lives from its first value on,
+as in the SDK, and the soak makes such first values all along: a target's
+first timeout of a mode, its first breach of a threshold. There are at most
+targets by modes by attribute sets of them. The socket soak counts the series
+the probe metrics hold at every sample, measures what one new series costs
+in heap blocks (:func:`blocks_per_series`, the real code in this process),
+and subtracts that many blocks per series added after the warm-up. Both the
+raw and the net growth are printed.
 Exit status 1 otherwise. The result is printed as JSON on stdout, progress on
 stderr.
 
@@ -46,13 +56,14 @@ import sys
 import tempfile
 import time
 import tracemalloc
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import psutil
 
-from otel_genesys.core.outcome import ProbeMode, TargetInfo, TargetKind
+from otel_genesys.core.outcome import Breach, ProbeMode, TargetInfo, TargetKind
 from otel_genesys.core.probe import ProbeSession, ProbeSettings
 
 MS = 1_000_000
@@ -82,6 +93,13 @@ class SoakResult:
     blocks_late: int = 0
     blocks_growth_pct: float = 0.0
     """Live Python heap blocks (``sys.getallocatedblocks``): objects, not allocator pages."""
+    series_early: int = 0
+    series_late: int = 0
+    """Metric series held by the probe metrics (socket soak with telemetry)."""
+    blocks_per_series: float = 0.0
+    """Heap blocks one new counter series costs, measured (:func:`blocks_per_series`)."""
+    blocks_net_growth_pct: float = 0.0
+    """Heap-block growth less the blocks of series added after the warm-up: the verdict's."""
     samples: list[tuple[int, float, int]] = field(default_factory=list)
     """(cycles done, RSS MiB, live heap blocks) along the run."""
     details: dict[str, int] = field(default_factory=dict)
@@ -128,8 +146,16 @@ class Memory:
     verdict of a traced run is not comparable with an untraced one.
     """
 
-    def __init__(self, cycles: int, warmup: float, trace: int = 0) -> None:
+    def __init__(
+        self,
+        cycles: int,
+        warmup: float,
+        trace: int = 0,
+        series: Callable[[], int] | None = None,
+    ) -> None:
         self.start = rss_mib()
+        self._series = series
+        self.series_samples: list[int] = []
         self.warm_at = int(cycles * warmup)
         self.baseline_at = (self.warm_at + cycles) // 2
         self.samples: list[tuple[int, float, int]] = []
@@ -139,6 +165,7 @@ class Memory:
     def sample(self, done: int) -> None:
         value = rss_mib()
         self.samples.append((done, round(value, 2), sys.getallocatedblocks()))
+        self.series_samples.append(self._series() if self._series is not None else 0)
         if self.trace and done >= self.warm_at and not tracemalloc.is_tracing():
             tracemalloc.start(8)
         elif self.trace and done >= self.baseline_at and self._baseline is None:
@@ -165,17 +192,29 @@ class Memory:
             if d.count_diff > 0
         ]
 
-    def result(self, mode: str, cycles: int, seconds: float, limit_pct: float) -> SoakResult:
-        after = [(rss, blocks) for n, rss, blocks in self.samples if n >= self.warm_at]
-        after = after or [(rss, blocks) for _, rss, blocks in self.samples[-1:]]
+    def result(
+        self,
+        mode: str,
+        cycles: int,
+        seconds: float,
+        limit_pct: float,
+        per_series: float = 0.0,
+    ) -> SoakResult:
+        rows = list(zip(self.samples, self.series_samples, strict=True))
+        after = [(rss, blocks, k) for (n, rss, blocks), k in rows if n >= self.warm_at]
+        after = after or [(rss, blocks, k) for (_, rss, blocks), k in rows[-1:]]
         third = max(1, len(after) // 3)
         early, late = after[:third], after[-third:]
-        rss_early = _median([r for r, _ in early])
-        rss_late = _median([r for r, _ in late])
-        blocks_early = _median([float(b) for _, b in early])
-        blocks_late = _median([float(b) for _, b in late])
+        rss_early = _median([r for r, _, _ in early])
+        rss_late = _median([r for r, _, _ in late])
+        blocks_early = _median([float(b) for _, b, _ in early])
+        blocks_late = _median([float(b) for _, b, _ in late])
+        series_early = _median([float(k) for _, _, k in early])
+        series_late = _median([float(k) for _, _, k in late])
         growth = (rss_late - rss_early) / rss_early * 100.0
         blocks_growth = (blocks_late - blocks_early) / blocks_early * 100.0
+        series_blocks = max(0.0, series_late - series_early) * per_series
+        net_growth = (blocks_late - blocks_early - series_blocks) / blocks_early * 100.0
         return SoakResult(
             mode=mode,
             cycles=cycles,
@@ -183,15 +222,58 @@ class Memory:
             rss_start_mib=round(self.start, 2),
             rss_early_mib=round(rss_early, 2),
             rss_late_mib=round(rss_late, 2),
-            rss_min_after_warm_mib=round(min(r for r, _ in after), 2),
-            rss_max_after_warm_mib=round(max(r for r, _ in after), 2),
+            rss_min_after_warm_mib=round(min(r for r, _, _ in after), 2),
+            rss_max_after_warm_mib=round(max(r for r, _, _ in after), 2),
             growth_pct=round(growth, 3),
             blocks_early=int(blocks_early),
             blocks_late=int(blocks_late),
             blocks_growth_pct=round(blocks_growth, 3),
+            series_early=int(series_early),
+            series_late=int(series_late),
+            blocks_per_series=round(per_series, 1),
+            blocks_net_growth_pct=round(net_growth, 3),
             samples=self.samples,
-            ok=growth <= limit_pct and blocks_growth <= limit_pct,
+            ok=growth <= limit_pct and net_growth <= limit_pct,
         )
+
+
+def blocks_per_series(targets: int = 200) -> float:
+    """Heap blocks one new counter series costs the probe metrics, measured here.
+
+    The series the soak keeps adding are counters of targets already seen (a
+    first timeout, a first breach of a threshold). So: ``targets`` targets each
+    record an OK probe and are collected once; then each records a probe that
+    breaches a threshold none has breached, and is collected again. The live
+    heap blocks added, over the series added, is the cost of one series: its
+    entry in the reader's state, its cached attribute set, the key.
+    """
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+
+    from bench.telemetry_cost import outcomes
+    from otel_genesys.telemetry import names
+    from otel_genesys.telemetry.probe_metrics import ProbeMetrics
+
+    reader = InMemoryMetricReader()
+    provider = MeterProvider(metric_readers=[reader])
+    metrics = ProbeMetrics()
+    metrics.bind(provider, names.INSTRUMENTATION_SCOPE, "soak")
+    first = outcomes(targets, 1)
+    breach = (Breach("soak-calibration", 2_000_000, 1_000_000, 1),)
+    second = [replace(o, sequence=2, breaches=breach) for o in first]
+    for o in first:
+        metrics.record(o)
+    reader.get_metrics_data()
+    gc.collect()
+    blocks, series = sys.getallocatedblocks(), metrics.series_count()
+    for o in second:
+        metrics.record(o)
+    reader.get_metrics_data()
+    gc.collect()
+    added_blocks = sys.getallocatedblocks() - blocks
+    added_series = metrics.series_count() - series
+    provider.shutdown()
+    return added_blocks / added_series if added_series else 0.0
 
 
 # ----------------------------------------------------------------------------- core
@@ -333,7 +415,8 @@ async def soak_socket(args: argparse.Namespace) -> SoakResult:
         if not args.no_telemetry:
             sinks.insert(0, telemetry.recorder)
         agent = Agent(targets, sink=FanoutSink(sinks))
-        memory = Memory(args.cycles, args.warmup, args.trace)
+        series = None if args.no_telemetry else telemetry.recorder.probe_metrics.series_count
+        memory = Memory(args.cycles, args.warmup, args.trace, series)
         started = time.perf_counter()
         await agent.start()
         next_sample = 0
@@ -354,7 +437,7 @@ async def soak_socket(args: argparse.Namespace) -> SoakResult:
                 _, rss, blocks = memory.samples[-1]
                 print(
                     f"  {done[0]:>9} cycles  rss {rss:.1f} MiB  heap blocks {blocks}  "
-                    f"queued {telemetry.recorder.queued}",
+                    f"series {memory.series_samples[-1]}  queued {telemetry.recorder.queued}",
                     file=sys.stderr,
                 )
         telemetry.force_flush(5.0)
@@ -363,7 +446,8 @@ async def soak_socket(args: argparse.Namespace) -> SoakResult:
         await agent.stop()
         seconds = time.perf_counter() - started
         await asyncio.to_thread(telemetry.shutdown, 5.0)
-        result = memory.result("socket", done[0], seconds, args.max_growth_pct)
+        per_series = 0.0 if args.no_telemetry else blocks_per_series()
+        result = memory.result("socket", done[0], seconds, args.max_growth_pct, per_series)
         result.growth_sites = sites
         status = agent.status()
         modes = [m for s in status for m in s["modes"].values()]

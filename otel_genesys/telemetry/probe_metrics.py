@@ -732,6 +732,17 @@ class ProbeMetrics:
             hook_reader_collect(reader, after)
             self._readers[id(reader)] = state
 
+    def series_count(self) -> int:
+        """Counter and histogram series the bound readers hold, summed over readers.
+
+        With cumulative temporality a series lives from its first value on (a
+        target's first timeout, its first breach of a threshold), as in the SDK;
+        the count is bounded by targets by modes by attribute sets and by each
+        reader's cardinality limit.
+        """
+        with self._collect_lock:
+            return sum(len(d) for state in self._readers.values() for d in state.series)
+
     def collect_into(self, state: _ReaderState) -> list[Metric]:
         """Drain the writer's windows into every bound reader; ``state``'s metrics now."""
         with self._collect_lock:

@@ -618,3 +618,26 @@ def test_probe_metrics_fall_back_to_the_sdk_for_exponential_histograms() -> None
     expected = shape(sdk.get_metrics_data())
     assert expected[n.METRIC_RTT][0] == "ExponentialHistogram"
     assert shape(mine.get_metrics_data()) == expected
+
+
+def test_series_count_follows_first_values_and_temporality() -> None:
+    _, _, (cumulative, delta), ours = _pair([None, {Counter: DELTA, Histogram: DELTA}])
+
+    def collect_both() -> int:
+        cumulative.get_metrics_data()
+        delta.get_metrics_data()  # a delta reader forgets its series at each collection
+        return ours.series_count()
+
+    assert ours.series_count() == 0
+    ours.record(make_outcome(1))
+    # The ok counter and 5 histograms (rtt, 3 jitters, lateness), kept by the cumulative
+    # reader only.
+    assert collect_both() == 6
+    ours.record(make_outcome(2, breaches=(_breach("jitter"),)))
+    ours.record(make_outcome(3, Outcome.TIMEOUT))
+    assert collect_both() == 8  # the first breach, the first timeout
+    ours.record(make_outcome(4, Outcome.TIMEOUT, breaches=(_breach("jitter"),)))
+    assert collect_both() == 8  # no new attribute set: no new series
+    ours.record(make_outcome(5))
+    cumulative.get_metrics_data()
+    assert ours.series_count() == 8 + 6  # the delta reader holds this interval's until it collects

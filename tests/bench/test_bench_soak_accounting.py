@@ -1,0 +1,48 @@
+"""The soak's heap-block verdict: net of the metric series it adds, and no more."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from bench import soak
+
+
+def test_one_new_series_costs_a_measured_handful_of_blocks() -> None:
+    per_series = soak.blocks_per_series(targets=100)
+    assert math.isfinite(per_series)
+    # An entry in the reader state, its cached attribute dict and its key tuple of
+    # (name, value) pairs: tens of blocks, never zero, never hundreds.
+    assert 3.0 <= per_series <= 60.0, per_series
+
+
+def _memory(blocks: list[int], series: list[int]) -> soak.Memory:
+    memory = soak.Memory(cycles=len(blocks), warmup=0.0)
+    memory.samples = [(i, 100.0, b) for i, b in enumerate(blocks)]
+    memory.series_samples = series
+    return memory
+
+
+def test_growth_explained_by_new_series_passes_and_the_raw_growth_is_still_shown() -> None:
+    # +2,000 blocks (2 %) while 200 series at 10 blocks each were added.
+    memory = _memory([100_000] * 3 + [101_000] * 3 + [102_000] * 3, [0] * 3 + [100] * 3 + [200] * 3)
+    result = memory.result("socket", 9, 1.0, limit_pct=1.0, per_series=10.0)
+    assert result.blocks_growth_pct == pytest.approx(2.0)
+    assert result.series_early == 0 and result.series_late == 200
+    assert result.blocks_net_growth_pct == pytest.approx(0.0)
+    assert result.ok
+
+
+def test_growth_beyond_the_series_fails() -> None:
+    memory = _memory([100_000] * 3 + [102_000] * 3, [0] * 3 + [50] * 3)
+    result = memory.result("socket", 6, 1.0, limit_pct=1.0, per_series=10.0)
+    assert result.blocks_net_growth_pct == pytest.approx(1.5)
+    assert not result.ok
+
+
+def test_without_series_the_net_growth_is_the_raw_growth() -> None:
+    memory = _memory([100_000] * 3 + [100_500] * 3, [0] * 6)
+    result = memory.result("core", 6, 1.0, limit_pct=1.0)
+    assert result.blocks_net_growth_pct == result.blocks_growth_pct == pytest.approx(0.5)
+    assert result.ok
