@@ -268,6 +268,15 @@ class ProbeSession:
     ('matched', 2000000)
     """
 
+    # One session per connection and mode: no per-instance __dict__.
+    __slots__ = (
+        "_aborted", "_ambiguous", "_ambiguous_samples", "_control", "_degraded", "_duplicates",
+        "_ended", "_exclude", "_flag", "_ghost_consumed", "_ghosts", "_held", "_held_at_ns",
+        "_jitter", "_last_rtt_ns", "_late", "_ok", "_outstanding", "_payload_len", "_pending",
+        "_queue", "_rto", "_rtts", "_sent", "_seq", "_stability", "_thresholds", "_timeouts",
+        "_unsolicited", "mode", "nonce", "settings", "stalls", "target",
+    )  # fmt: skip
+
     def __init__(
         self,
         target: TargetInfo,

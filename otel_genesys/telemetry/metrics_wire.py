@@ -128,6 +128,7 @@ class MetricsEncoder:
     def __init__(self, attrs_cache_max: int = ATTRS_CACHE_MAX) -> None:
         self._attrs_max = attrs_cache_max
         self._attrs: dict[tuple[Any, ...], bytes] = {}
+        self._shapes: dict[tuple[Any, ...], tuple[Any, ...]] = {}
         self._resources: dict[int, tuple[Resource, bytes]] = {}
         self._scopes: dict[int, tuple[InstrumentationScope, bytes]] = {}
         self._headers: dict[tuple[str, str | None, str | None], bytes] = {}
@@ -331,8 +332,14 @@ class MetricsEncoder:
         if not attrs:
             return b""
         try:
-            types = tuple(map(type, attrs.values()))
-            key = (tag, tuple(attrs.items()), types)
+            # (tag, names, types) is shared by every set with the same names and value
+            # types, so an entry costs its key and values tuples, not one tuple per
+            # attribute. Types are in the key: True == 1 but encodes differently.
+            values = tuple(attrs.values())
+            types = tuple(map(type, values))
+            shape = (tag, tuple(attrs), types)
+            shape = self._shapes.setdefault(shape, shape)
+            key = (shape, values)
             hit = self._attrs.get(key)
         except TypeError:  # an unhashable value: encode, don't cache
             return encode_attributes(tag, attrs, clean=False)
@@ -340,6 +347,8 @@ class MetricsEncoder:
             return hit
         encoded = encode_attributes(tag, attrs, clean=False)
         if _CACHEABLE.issuperset(types):
+            if len(self._shapes) > self._attrs_max:  # only with ever-new attribute names
+                self._shapes.clear()
             _bounded_put(self._attrs, key, encoded, self._attrs_max)
         return encoded
 

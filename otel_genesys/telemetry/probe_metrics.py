@@ -214,10 +214,21 @@ class _Hist:
         return h
 
 
+_NAME_SETS: dict[tuple[str, ...], tuple[str, ...]] = {}
+"""One shared tuple per set of attribute names (a handful: base, +confidence, ...)."""
+
+
 def _clean(attrs: Attrs) -> tuple[Attrs, Hashable]:
-    """The attributes as the SDK would store them, and a key identifying the series."""
+    """The attributes as the SDK would store them, and a key identifying the series.
+
+    The key is (sorted names, their values): equal exactly when the attribute sets
+    are, and three objects per series, the names tuple shared by all series with
+    the same names, instead of one tuple per attribute.
+    """
     cleaned = dict(_clean_attribute_value(attrs, None))
-    return cleaned, tuple(sorted(cleaned.items()))
+    names = tuple(sorted(cleaned))
+    names = _NAME_SETS.setdefault(names, names)
+    return cleaned, (names, tuple([cleaned[k] for k in names]))
 
 
 _Series = tuple[Hashable, Attrs]
