@@ -167,11 +167,14 @@ class SocketConn:
 
     def _send_pong(self, pong: bytes, copies: int, received_at: float = 0.0,
                    delay: float = 0.0) -> None:
+        # Read the clock before writing: the overshoot is how late the pong left, and
+        # must never include a pause of this process after it left.
+        sent_at = self.loop.time()
         if not self._write(pong * copies):
             return
         if delay > 0.0:
             due = received_at + delay
-            self.counters.delay_overshoot(self.loop.time() - due, delay, received_at)
+            self.counters.delay_overshoot(sent_at - due, delay, received_at)
         self.counters.add("pongs_sent")
         if copies > 1:
             self.counters.add("pongs_duplicated", copies - 1)
