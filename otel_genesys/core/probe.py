@@ -310,7 +310,7 @@ class ProbeSession:
         self._last_rtt_ns: int | None = None
         # CONTROL: payload -> ping, in send order; how recent pings ended, by sequence.
         self._pending: dict[bytes, _Ping] = {}
-        self._ended = bytearray(RECENT_PINGS)
+        self._ended = bytearray(RECENT_PINGS if self._control else 0)  # CONTROL only
         self._payload_len = _SEQ_BYTES + len(self.nonce)
         # NOTIFICATION: unanswered pings and ghosts in send order.
         self._queue: deque[_Ping] = deque()
