@@ -179,18 +179,23 @@ class Memory:
         now = tracemalloc.take_snapshot()
         tracemalloc.stop()
         ignore = [tracemalloc.Filter(False, tracemalloc.__file__)]
-        diffs = now.filter_traces(ignore).compare_to(
-            self._baseline.filter_traces(ignore), "traceback"
-        )
-        return [
-            {
-                "size_diff_kib": round(d.size_diff / 1024, 1),
-                "count_diff": d.count_diff,
-                "where": [f"{f.filename.rsplit('/', 2)[-1]}:{f.lineno}" for f in d.traceback],
-            }
-            for d in sorted(diffs, key=lambda d: d.count_diff, reverse=True)[: self.trace]
-            if d.count_diff > 0
-        ]
+        now, base = now.filter_traces(ignore), self._baseline.filter_traces(ignore)
+        sites: list[dict[str, Any]] = []
+        # By whole stack (where a growing structure is fed from), then by the line that
+        # allocated (a growth spread thin over many stacks adds up there).
+        for group in ("traceback", "lineno"):
+            diffs = now.compare_to(base, group)
+            sites += [
+                {
+                    "by": group,
+                    "size_diff_kib": round(d.size_diff / 1024, 1),
+                    "count_diff": d.count_diff,
+                    "where": [f"{f.filename.rsplit('/', 2)[-1]}:{f.lineno}" for f in d.traceback],
+                }
+                for d in sorted(diffs, key=lambda d: d.count_diff, reverse=True)[: self.trace]
+                if d.count_diff > 0
+            ]
+        return sites
 
     def result(
         self,
