@@ -242,15 +242,17 @@ class Memory:
         )
 
 
-def blocks_per_series(targets: int = 200) -> float:
+def blocks_per_series(targets: int = 200, rounds: int = 5) -> float:
     """Heap blocks one new counter series costs the probe metrics, measured here.
 
     The series the soak keeps adding are counters of targets already seen (a
     first timeout, a first breach of a threshold). So: ``targets`` targets each
-    record an OK probe and are collected once; then each records a probe that
-    breaches a threshold none has breached, and is collected again. The live
-    heap blocks added, over the series added, is the cost of one series: its
-    entry in the reader's state, its cached attribute set, the key.
+    record an OK probe and are collected once; then, ``rounds`` times, each
+    records a probe that breaches a threshold none has breached, and is
+    collected again. The live heap blocks added, over the series added, is the
+    cost of one series: its entry in the reader's state, its cached attribute
+    set, the key. The median round is returned, so an allocation by another
+    thread during one round does not decide it.
     """
     from opentelemetry.sdk.metrics import MeterProvider
     from opentelemetry.sdk.metrics.export import InMemoryMetricReader
@@ -264,21 +266,25 @@ def blocks_per_series(targets: int = 200) -> float:
     metrics = ProbeMetrics()
     metrics.bind(provider, names.INSTRUMENTATION_SCOPE, "soak")
     first = outcomes(targets, 1)
-    breach = (Breach("soak-calibration", 2_000_000, 1_000_000, 1),)
-    second = [replace(o, sequence=2, breaches=breach) for o in first]
     for o in first:
         metrics.record(o)
     reader.get_metrics_data()
-    gc.collect()
-    blocks, series = sys.getallocatedblocks(), metrics.series_count()
-    for o in second:
-        metrics.record(o)
-    reader.get_metrics_data()
-    gc.collect()
-    added_blocks = sys.getallocatedblocks() - blocks
-    added_series = metrics.series_count() - series
+    per_round: list[float] = []
+    for r in range(rounds):
+        breach = (Breach(f"soak-calibration-{r}", 2_000_000, 1_000_000, 1),)
+        batch = [replace(o, sequence=2 + r, breaches=breach) for o in first]
+        gc.collect()
+        blocks, series = sys.getallocatedblocks(), metrics.series_count()
+        for o in batch:
+            metrics.record(o)
+        reader.get_metrics_data()
+        del batch
+        gc.collect()
+        added = metrics.series_count() - series
+        if added:
+            per_round.append((sys.getallocatedblocks() - blocks) / added)
     provider.shutdown()
-    return added_blocks / added_series if added_series else 0.0
+    return _median(per_round) if per_round else 0.0
 
 
 # ----------------------------------------------------------------------------- core

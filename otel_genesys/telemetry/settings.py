@@ -7,11 +7,15 @@ top (see docs/telemetry.md for the precedence rules).
 
 from __future__ import annotations
 
+import logging
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
 from otel_genesys.errors import ConfigError
+
+_log = logging.getLogger(__name__)
 
 ExporterChoice = Literal["auto", "otlp", "otlp_grpc", "otlp_http", "console", "none"]
 EXPORTER_CHOICES: tuple[str, ...] = ("auto", "otlp", "otlp_grpc", "otlp_http", "console", "none")
@@ -22,6 +26,9 @@ SERIES_PER_TARGET = 32
 confidences for the probe counter is the largest, plus reconnect causes)."""
 DEFAULT_CARDINALITY_LIMIT = 2000
 """The OTel SDK's default per metric stream."""
+ENV_BSP_SCHEDULE_DELAY = "OTEL_BSP_SCHEDULE_DELAY"
+DEFAULT_SPAN_EXPORT_DELAY_S = 5.0
+"""The OpenTelemetry default batch span processor delay (``OTEL_BSP_SCHEDULE_DELAY``)."""
 
 
 def cardinality_limit(targets: int) -> int:
@@ -66,6 +73,11 @@ class TelemetrySettings:
     """Bound of spans waiting for export; overflow is dropped and counted."""
     drain_interval_s: float = 0.05
     """How often the telemetry worker thread drains the hand-off queue."""
+    span_export_delay_s: float | None = None
+    """How long finished spans may wait to be batched before an OTLP export (a full
+    batch of 512 leaves at once). ``None``: ``OTEL_BSP_SCHEDULE_DELAY`` (ms) if set,
+    else 5 s, the OpenTelemetry default. Each export is one request: at one probe a
+    second, 1 s would mean a request per span."""
     audit_log: bool = True
     """Write audit events to the ``otel_genesys.audit`` log from the recorder (an
     export process turns it off: the agent's own process writes them)."""
@@ -74,6 +86,28 @@ class TelemetrySettings:
     ``max(2000, SERIES_PER_TARGET * targets_hint)`` attribute sets; beyond the
     SDK's default of 2,000, every further series would be merged into one
     ``otel.metric.overflow`` point and per-target data lost."""
+
+    def span_delay_s(self) -> float:
+        """The span batching delay in effect (see :attr:`span_export_delay_s`).
+
+        >>> TelemetrySettings(span_export_delay_s=0.5).span_delay_s()
+        0.5
+        """
+        if self.span_export_delay_s is not None:
+            return self.span_export_delay_s
+        raw = os.environ.get(ENV_BSP_SCHEDULE_DELAY, "").strip()
+        if raw:
+            try:
+                millis = float(raw)
+            except ValueError:
+                millis = -1.0
+            if 0 < millis <= 3_600_000:
+                return millis / 1000.0
+            _log.warning(
+                "%s=%r is not a delay in milliseconds within (0, 3600000]; using %.0f ms",
+                ENV_BSP_SCHEDULE_DELAY, raw, DEFAULT_SPAN_EXPORT_DELAY_S * 1000,
+            )  # fmt: skip
+        return DEFAULT_SPAN_EXPORT_DELAY_S
 
     def __post_init__(self) -> None:
         headers: object = self.headers
@@ -97,5 +131,7 @@ class TelemetrySettings:
             problems.append("telemetry.targets_hint must not be negative")
         if self.drain_interval_s <= 0:
             problems.append("telemetry.drain_interval_s must be positive")
+        if self.span_export_delay_s is not None and not 0 < self.span_export_delay_s <= 3600:
+            problems.append("telemetry.span_export_delay_s must be within (0, 3600] seconds")
         if problems:
             raise ConfigError(problems)

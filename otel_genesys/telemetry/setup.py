@@ -312,9 +312,11 @@ def setup_telemetry(
                 _otlp_exporter(span_route, "traces", settings),  # type: ignore[arg-type]
                 health,
                 max_queue_size=settings.span_queue_size,
+                schedule_delay_s=settings.span_delay_s(),
             )
     elif exporter is None and span_route == "console":
         exporter = ConsoleSummarySpanExporter(console_stream)
+    span_delay_ms = settings.span_delay_s() * 1000.0
     if exporter is not None:
         tracer_provider.add_span_processor(
             GuardedSpanProcessor(
@@ -322,7 +324,7 @@ def setup_telemetry(
                 health,
                 max_queue_size=settings.span_queue_size,
                 # The console should feel live; OTLP batches for efficiency.
-                schedule_delay_millis=200 if span_route == "console" else 1_000,
+                schedule_delay_millis=200 if span_route == "console" else span_delay_ms,
             )
         )
 
