@@ -166,6 +166,23 @@ def _event_attrs(pairs: Iterable[tuple[str, Any]]) -> Attrs:
     return {str(k): scrub_value(v) for k, v in pairs}
 
 
+_ProbeKey = tuple[TargetInfo, ProbeMode, int]
+_EventKey = tuple[TargetInfo, "ProbeMode | None", int]
+_MODES = (ProbeMode.CONTROL, ProbeMode.NOTIFICATION)
+_MODE_ATTRS = frozenset(("probe.mode", n.PROBE_MODE))
+
+
+def _event_mode(event: AuditEvent) -> ProbeMode | None:
+    """The probe mode an event names in its attributes (pong anomalies do), else None."""
+    for name, value in event.attributes:
+        if name in _MODE_ATTRS:
+            try:
+                return ProbeMode(value)
+            except ValueError:
+                return None
+    return None
+
+
 def _add_span_event(span: trace.Span, event: AuditEvent) -> None:
     attrs = _event_attrs(event.attributes)
     span.add_event(n.audit_event_name(event.kind), attrs, timestamp=event.time_wall_ns)
@@ -326,11 +343,13 @@ class _Materializer:
         )
         self._wall = wall_clock
         self._cycle = 0
-        self._held: dict[tuple[TargetInfo, int], _Held | _HeldEncoded] = {}
-        self._recent: collections.OrderedDict[tuple[TargetInfo, int], _Ended | None] = (
+        # Keyed by (target, mode, sequence): each probe mode numbers its pings from 1,
+        # so a target probed in both modes has two pings with every sequence number.
+        self._held: dict[_ProbeKey, _Held | _HeldEncoded] = {}
+        self._recent: collections.OrderedDict[_ProbeKey, _Ended | None] = (
             collections.OrderedDict()
         )
-        self._pending: dict[tuple[TargetInfo, int], tuple[int, list[AuditEvent]]] = {}
+        self._pending: dict[_EventKey, tuple[int, list[AuditEvent]]] = {}
         self._states: dict[TargetInfo, ConnectionState] = {}
         self._target_attrs: dict[TargetInfo, Attrs] = {}
         self._mode_attrs: dict[tuple[TargetInfo, ProbeMode], Attrs] = {}
@@ -374,12 +393,13 @@ class _Materializer:
             for key in [k for k, h in self._held.items() if everything or h.cycle < self._cycle]:
                 self._remember(key, self._held.pop(key).finish())
         if self._pending:
-            for key in [k for k, p in self._pending.items() if everything or p[0] < self._cycle]:
-                _, events = self._pending.pop(key)
+            late = [k for k, p in self._pending.items() if everything or p[0] < self._cycle]
+            for waited in late:
+                _, events = self._pending.pop(waited)
                 for event in events:
                     self._audit_span(event, parent=None)
 
-    def _remember(self, key: tuple[TargetInfo, int], ctx: _Ended | None) -> None:
+    def _remember(self, key: _ProbeKey, ctx: _Ended | None) -> None:
         recent = self._recent
         recent[key] = ctx
         recent.move_to_end(key)
@@ -421,10 +441,11 @@ class _Materializer:
                 },
             )
 
-        key = (o.target, o.sequence)
+        key = (o.target, o.mode, o.sequence)
         if not self._sampler.keep(o):
             self._remember(key, None)
             self._pending.pop(key, None)
+            self._pending.pop((o.target, None, o.sequence), None)
             return
         start = o.sent_wall_ns
         if o.rtt_ns is not None:
@@ -455,10 +476,11 @@ class _Materializer:
         if previous is not None:
             self._remember(key, previous.finish())
         self._held[key] = held
-        waiting = self._pending.pop(key, None)
-        if waiting is not None:
-            for event in waiting[1]:
-                held.add_event(event)
+        for early in (key, (o.target, None, o.sequence)):
+            waiting = self._pending.pop(early, None)
+            if waiting is not None:
+                for event in waiting[1]:
+                    held.add_event(event)
 
     # ---------------------------------------------------------------- audit events
 
@@ -478,12 +500,18 @@ class _Materializer:
         if event.sequence is None:
             self._audit_span(event, parent=None)
             return
-        key = (event.target, event.sequence)
-        held = self._held.get(key)
+        mode = _event_mode(event)
+        key: _EventKey = (event.target, mode, event.sequence)
+        found = (
+            (event.target, mode, event.sequence)
+            if mode is not None
+            else self._probe_key(event.target, event.sequence)
+        )
+        held = self._held.get(found) if found is not None else None
         if held is not None:
             held.add_event(event)
-        elif key in self._recent:
-            ctx = _span_context(self._recent[key])
+        elif found is not None and found in self._recent:
+            ctx = _span_context(self._recent[found])
             if ctx is not None:
                 self._audit_span(event, parent=ctx)
             # ctx None: the cycle was not sampled; the log line is the record.
@@ -494,6 +522,15 @@ class _Materializer:
                 return
             events.append(event)
             self._pending[key] = (cycle, events)
+
+    def _probe_key(self, target: TargetInfo, sequence: int) -> _ProbeKey | None:
+        """For an event that names no probe mode: the probe of either mode with this
+        sequence, held or recently ended (CONTROL first), else ``None``."""
+        for mode in _MODES:
+            key = (target, mode, sequence)
+            if key in self._held or key in self._recent:
+                return key
+        return None
 
     def _audit_span(self, event: AuditEvent, parent: trace.SpanContext | None) -> None:
         context = trace.set_span_in_context(trace.NonRecordingSpan(parent)) if parent else None

@@ -7,7 +7,7 @@ from typing import Any
 from opentelemetry.trace import SpanKind, StatusCode
 
 from otel_genesys.core.events import AuditKind, LifecycleStep
-from otel_genesys.core.outcome import Breach, Confidence, Outcome
+from otel_genesys.core.outcome import Breach, Confidence, Outcome, ProbeMode
 from otel_genesys.telemetry import names as n
 from tests.support.fixtures import MemoryTelemetry
 from tests.support.outcomes import BASE_WALL_NS, make_event, make_lifecycle, make_outcome
@@ -121,6 +121,31 @@ def test_late_pong_after_span_ended_becomes_child_span(memory_telemetry: MemoryT
     assert late[0].parent.span_id == probe.context.span_id
     assert late[0].context.trace_id == probe.context.trace_id
     assert [e.name for e in late[0].events] == ["genesys.pong.late"]
+
+
+def test_both_modes_share_sequence_numbers_and_events_find_their_own_mode(
+    memory_telemetry: MemoryTelemetry,
+) -> None:
+    """Each probe mode numbers its pings from 1: a target probed in both modes has a
+    CONTROL ping 5 and a NOTIFICATION ping 5. An event naming its mode lands on that
+    mode's span, held or already ended, never on the other's."""
+    rec = memory_telemetry.recorder
+    rec.outcome(make_outcome(5, mode=ProbeMode.CONTROL))
+    rec.outcome(make_outcome(5, mode=ProbeMode.NOTIFICATION))
+    rec.event(
+        make_event(AuditKind.DUPLICATE_PONG, sequence=5, attributes=(("probe.mode", "control"),))
+    )
+    spans = {s.attributes["genesys.probe.mode"]: s for s in _spans(memory_telemetry, n.SPAN_PROBE)}
+    assert set(spans) == {"control", "notification"}
+    assert [e.name for e in spans["control"].events] == ["genesys.pong.duplicate"]
+    assert spans["notification"].events == ()
+    # Both ended now: a late pong of NOTIFICATION ping 5 becomes a child of that span.
+    rec.event(
+        make_event(AuditKind.LATE_PONG, sequence=5, attributes=(("probe.mode", "notification"),))
+    )
+    (late,) = _spans(memory_telemetry, "genesys.pong.late")
+    assert late.parent is not None
+    assert late.parent.span_id == spans["notification"].context.span_id
 
 
 def test_event_without_probe_gets_its_own_short_span(memory_telemetry: MemoryTelemetry) -> None:
