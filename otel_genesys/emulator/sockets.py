@@ -174,7 +174,8 @@ class SocketConn:
             return
         if delay > 0.0:
             due = received_at + delay
-            self.counters.delay_overshoot(sent_at - due, delay, received_at)
+            # asyncio runs a timer up to its clock resolution early: that is on time.
+            self.counters.delay_overshoot(max(0.0, sent_at - due), delay, received_at)
         self.counters.add("pongs_sent")
         if copies > 1:
             self.counters.add("pongs_duplicated", copies - 1)
