@@ -24,15 +24,21 @@ passes when the median of the last third exceeds the median of the first by
 no more than ``--max-growth-pct`` (1 % by default), for RSS and for heap
 blocks alike, and every ping was settled exactly once.
 
-Heap blocks are judged net of one bounded, expected growth: metric series.
-With cumulative temporality a counter series lives from its first value on,
-as in the SDK, and the soak makes such first values all along: a target's
-first timeout of a mode, its first breach of a threshold. There are at most
-targets by modes by attribute sets of them. The socket soak counts the series
-the probe metrics hold at every sample, measures what one new series costs
-in heap blocks (:func:`blocks_per_series`, the real code in this process),
-and subtracts that many blocks per series added after the warm-up. Both the
-raw and the net growth are printed.
+Heap blocks are judged net of two bounded, expected growths of cumulative
+metrics (traced with ``--trace``):
+
+- *series*: a counter series lives from its first value on, as in the SDK,
+  and the soak makes such first values all along (a target's first timeout
+  of a mode, its first breach of a threshold); at most targets by modes by
+  attribute sets of them. Each costs :func:`blocks_per_series` blocks,
+  measured with the real code in this process.
+- *large counts*: CPython shares one object per integer up to 256, so every
+  histogram bucket count or counter value that passes 256 becomes a heap
+  block of its own; at most buckets by series of them.
+
+Both are counted at every sample (``ProbeMetrics.series_count`` and
+``large_counts``) and subtracted for what was added after the warm-up. The
+raw and the net growth are both printed.
 Exit status 1 otherwise. The result is printed as JSON on stdout, progress on
 stderr.
 
@@ -96,6 +102,9 @@ class SoakResult:
     series_early: int = 0
     series_late: int = 0
     """Metric series held by the probe metrics (socket soak with telemetry)."""
+    large_counts_early: int = 0
+    large_counts_late: int = 0
+    """Metric counts above 256 held by the probe metrics: one heap block each."""
     blocks_per_series: float = 0.0
     """Heap blocks one new counter series costs, measured (:func:`blocks_per_series`)."""
     blocks_net_growth_pct: float = 0.0
@@ -152,10 +161,13 @@ class Memory:
         warmup: float,
         trace: int = 0,
         series: Callable[[], int] | None = None,
+        large_counts: Callable[[], int] | None = None,
     ) -> None:
         self.start = rss_mib()
         self._series = series
+        self._large = large_counts
         self.series_samples: list[int] = []
+        self.large_samples: list[int] = []
         self.warm_at = int(cycles * warmup)
         self.baseline_at = (self.warm_at + cycles) // 2
         self.samples: list[tuple[int, float, int]] = []
@@ -166,6 +178,7 @@ class Memory:
         value = rss_mib()
         self.samples.append((done, round(value, 2), sys.getallocatedblocks()))
         self.series_samples.append(self._series() if self._series is not None else 0)
+        self.large_samples.append(self._large() if self._large is not None else 0)
         if self.trace and done >= self.warm_at and not tracemalloc.is_tracing():
             tracemalloc.start(8)
         elif self.trace and done >= self.baseline_at and self._baseline is None:
@@ -205,21 +218,24 @@ class Memory:
         limit_pct: float,
         per_series: float = 0.0,
     ) -> SoakResult:
-        rows = list(zip(self.samples, self.series_samples, strict=True))
-        after = [(rss, blocks, k) for (n, rss, blocks), k in rows if n >= self.warm_at]
-        after = after or [(rss, blocks, k) for (_, rss, blocks), k in rows[-1:]]
+        rows = list(zip(self.samples, self.series_samples, self.large_samples, strict=True))
+        after = [(rss, blocks, k, v) for (n, rss, blocks), k, v in rows if n >= self.warm_at]
+        after = after or [(rss, blocks, k, v) for (_, rss, blocks), k, v in rows[-1:]]
         third = max(1, len(after) // 3)
         early, late = after[:third], after[-third:]
-        rss_early = _median([r for r, _, _ in early])
-        rss_late = _median([r for r, _, _ in late])
-        blocks_early = _median([float(b) for _, b, _ in early])
-        blocks_late = _median([float(b) for _, b, _ in late])
-        series_early = _median([float(k) for _, _, k in early])
-        series_late = _median([float(k) for _, _, k in late])
+        rss_early = _median([r for r, _, _, _ in early])
+        rss_late = _median([r for r, _, _, _ in late])
+        blocks_early = _median([float(b) for _, b, _, _ in early])
+        blocks_late = _median([float(b) for _, b, _, _ in late])
+        series_early = _median([float(k) for _, _, k, _ in early])
+        series_late = _median([float(k) for _, _, k, _ in late])
+        large_early = _median([float(v) for _, _, _, v in early])
+        large_late = _median([float(v) for _, _, _, v in late])
         growth = (rss_late - rss_early) / rss_early * 100.0
         blocks_growth = (blocks_late - blocks_early) / blocks_early * 100.0
-        series_blocks = max(0.0, series_late - series_early) * per_series
-        net_growth = (blocks_late - blocks_early - series_blocks) / blocks_early * 100.0
+        expected = max(0.0, series_late - series_early) * per_series
+        expected += max(0.0, large_late - large_early)
+        net_growth = (blocks_late - blocks_early - expected) / blocks_early * 100.0
         return SoakResult(
             mode=mode,
             cycles=cycles,
@@ -227,14 +243,16 @@ class Memory:
             rss_start_mib=round(self.start, 2),
             rss_early_mib=round(rss_early, 2),
             rss_late_mib=round(rss_late, 2),
-            rss_min_after_warm_mib=round(min(r for r, _, _ in after), 2),
-            rss_max_after_warm_mib=round(max(r for r, _, _ in after), 2),
+            rss_min_after_warm_mib=round(min(r for r, _, _, _ in after), 2),
+            rss_max_after_warm_mib=round(max(r for r, _, _, _ in after), 2),
             growth_pct=round(growth, 3),
             blocks_early=int(blocks_early),
             blocks_late=int(blocks_late),
             blocks_growth_pct=round(blocks_growth, 3),
             series_early=int(series_early),
             series_late=int(series_late),
+            large_counts_early=int(large_early),
+            large_counts_late=int(large_late),
             blocks_per_series=round(per_series, 1),
             blocks_net_growth_pct=round(net_growth, 3),
             samples=self.samples,
@@ -426,8 +444,14 @@ async def soak_socket(args: argparse.Namespace) -> SoakResult:
         if not args.no_telemetry:
             sinks.insert(0, telemetry.recorder)
         agent = Agent(targets, sink=FanoutSink(sinks))
-        series = None if args.no_telemetry else telemetry.recorder.probe_metrics.series_count
-        memory = Memory(args.cycles, args.warmup, args.trace, series)
+        metrics = None if args.no_telemetry else telemetry.recorder.probe_metrics
+        memory = Memory(
+            args.cycles,
+            args.warmup,
+            args.trace,
+            metrics.series_count if metrics is not None else None,
+            metrics.large_counts if metrics is not None else None,
+        )
         started = time.perf_counter()
         await agent.start()
         next_sample = 0
@@ -448,7 +472,8 @@ async def soak_socket(args: argparse.Namespace) -> SoakResult:
                 _, rss, blocks = memory.samples[-1]
                 print(
                     f"  {done[0]:>9} cycles  rss {rss:.1f} MiB  heap blocks {blocks}  "
-                    f"series {memory.series_samples[-1]}  queued {telemetry.recorder.queued}",
+                    f"series {memory.series_samples[-1]}  large counts {memory.large_samples[-1]}  "
+                    f"queued {telemetry.recorder.queued}",
                     file=sys.stderr,
                 )
         telemetry.force_flush(5.0)

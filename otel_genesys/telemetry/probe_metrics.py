@@ -754,6 +754,25 @@ class ProbeMetrics:
         with self._collect_lock:
             return sum(len(d) for state in self._readers.values() for d in state.series)
 
+    def large_counts(self) -> int:
+        """Bucket counts and counter values above 256 that the bound readers hold.
+
+        CPython keeps one shared object for each integer up to 256; every larger
+        count is an object of its own. With cumulative temporality a histogram's
+        heap therefore grows, one block at a time, as each of its buckets passes
+        256 observations, up to buckets x series; the soak accounts for it.
+        """
+        total = 0
+        with self._collect_lock:
+            for state in self._readers.values():
+                for d in state.series:
+                    for acc in d.values():
+                        if isinstance(acc, _Count):
+                            total += acc.value > 256
+                        else:
+                            total += sum(1 for c in acc.hist.counts if c > 256)
+        return total
+
     def collect_into(self, state: _ReaderState) -> list[Metric]:
         """Drain the writer's windows into every bound reader; ``state``'s metrics now."""
         with self._collect_lock:

@@ -17,10 +17,11 @@ def test_one_new_series_costs_a_measured_handful_of_blocks() -> None:
     assert 3.0 <= per_series <= 60.0, per_series
 
 
-def _memory(blocks: list[int], series: list[int]) -> soak.Memory:
+def _memory(blocks: list[int], series: list[int], large: list[int] | None = None) -> soak.Memory:
     memory = soak.Memory(cycles=len(blocks), warmup=0.0)
     memory.samples = [(i, 100.0, b) for i, b in enumerate(blocks)]
     memory.series_samples = series
+    memory.large_samples = large if large is not None else [0] * len(blocks)
     return memory
 
 
@@ -45,4 +46,12 @@ def test_without_series_the_net_growth_is_the_raw_growth() -> None:
     memory = _memory([100_000] * 3 + [100_500] * 3, [0] * 6)
     result = memory.result("core", 6, 1.0, limit_pct=1.0)
     assert result.blocks_net_growth_pct == result.blocks_growth_pct == pytest.approx(0.5)
+    assert result.ok
+
+
+def test_counts_passing_256_are_subtracted_one_block_each() -> None:
+    memory = _memory([100_000] * 3 + [101_500] * 3, [10] * 6, [0] * 3 + [1_200] * 3)
+    result = memory.result("socket", 6, 1.0, limit_pct=1.0, per_series=10.0)
+    assert result.large_counts_early == 0 and result.large_counts_late == 1_200
+    assert result.blocks_net_growth_pct == pytest.approx(0.3)
     assert result.ok

@@ -641,3 +641,16 @@ def test_series_count_follows_first_values_and_temporality() -> None:
     ours.record(make_outcome(5))
     cumulative.get_metrics_data()
     assert ours.series_count() == 8 + 6  # the delta reader holds this interval's until it collects
+
+
+def test_large_counts_are_the_counts_above_the_small_int_cache() -> None:
+    _, _, (reader,), ours = _pair([None])
+    for seq in range(1, 258):
+        ours.record(make_outcome(seq, rtt_ms=0.5))
+    reader.get_metrics_data()
+    # 257 probes, all in one bucket per histogram: the ok counter and the one filled
+    # bucket of each of the 5 histograms passed 256; empty buckets are 0.
+    assert ours.large_counts() == 6
+    ours.record(make_outcome(300, Outcome.TIMEOUT))
+    reader.get_metrics_data()
+    assert ours.large_counts() == 6  # a new counter at 1, lateness bucket now 258
