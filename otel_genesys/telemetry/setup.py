@@ -303,6 +303,7 @@ def setup_telemetry(
     routes["traces"] = span_route
     exporter: SpanExporter | None = span_exporter
     probe_spans: EncodedSpanBatcher | None = None
+    span_delay_s = settings.span_delay_s()  # once: a bad OTEL_BSP_SCHEDULE_DELAY warns once
     if exporter is None and span_route in ("grpc", "http"):
         exporter = _otlp_exporter(span_route, "traces", settings)  # type: ignore[arg-type]
         if not getattr(tracer_provider, "_disabled", False):  # OTEL_SDK_DISABLED: no spans
@@ -312,11 +313,10 @@ def setup_telemetry(
                 _otlp_exporter(span_route, "traces", settings),  # type: ignore[arg-type]
                 health,
                 max_queue_size=settings.span_queue_size,
-                schedule_delay_s=settings.span_delay_s(),
+                schedule_delay_s=span_delay_s,
             )
     elif exporter is None and span_route == "console":
         exporter = ConsoleSummarySpanExporter(console_stream)
-    span_delay_ms = settings.span_delay_s() * 1000.0
     if exporter is not None:
         tracer_provider.add_span_processor(
             GuardedSpanProcessor(
@@ -324,7 +324,7 @@ def setup_telemetry(
                 health,
                 max_queue_size=settings.span_queue_size,
                 # The console should feel live; OTLP batches for efficiency.
-                schedule_delay_millis=200 if span_route == "console" else span_delay_ms,
+                schedule_delay_millis=200 if span_route == "console" else span_delay_s * 1000.0,
             )
         )
 

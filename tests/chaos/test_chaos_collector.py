@@ -87,7 +87,7 @@ class CollectorCell:
 
     def endpoint(self) -> str:
         rx = self.receiver
-        return rx.grpc_endpoint if self.exporter == "otlp_grpc" else rx.http_endpoint
+        return rx.endpoint(self.exporter)
 
     def p99(self, values: list[int]) -> float:
         ordered = sorted(values)

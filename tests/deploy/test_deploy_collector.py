@@ -301,7 +301,7 @@ async def test_agent_output_reaches_the_declared_receiver(
     telemetry = setup_telemetry(
         TelemetrySettings(
             exporter="otlp_grpc" if protocol == "grpc" else "otlp_http",
-            endpoint=rx.grpc_endpoint if protocol == "grpc" else rx.http_endpoint,
+            endpoint=rx.endpoint(protocol),
             export_interval_ns=200_000_000,
             export_timeout_s=2.0,
             drain_interval_s=0.01,

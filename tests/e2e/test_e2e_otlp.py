@@ -44,7 +44,7 @@ def _last_counter(receiver: OtlpReceiver, name: str) -> dict[tuple[tuple[str, An
 
 
 def _telemetry(protocol: str, receiver: OtlpReceiver) -> Any:
-    endpoint = receiver.grpc_endpoint if protocol == "grpc" else receiver.http_endpoint
+    endpoint = receiver.endpoint(protocol)
     return setup_telemetry(
         TelemetrySettings(
             exporter="otlp_grpc" if protocol == "grpc" else "otlp_http",

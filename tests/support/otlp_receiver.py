@@ -114,6 +114,10 @@ class OtlpReceiver:
         """Base URL for the OTLP HTTP exporters (``/v1/<signal>`` is appended)."""
         return f"http://127.0.0.1:{self.http_port}"
 
+    def endpoint(self, transport: str) -> str:
+        """The endpoint for ``transport``: ``grpc``/``otlp_grpc``, else HTTP."""
+        return self.grpc_endpoint if transport in ("grpc", "otlp_grpc") else self.http_endpoint
+
     @property
     def running(self) -> bool:
         return self._grpc_server is not None or self._http_server is not None

@@ -24,7 +24,7 @@ SECRET = "isolated-client-secret-never-exported"
 def _settings(receiver: OtlpReceiver, protocol: str = "grpc") -> TelemetrySettings:
     return TelemetrySettings(
         exporter="otlp_grpc" if protocol == "grpc" else "otlp_http",
-        endpoint=receiver.grpc_endpoint if protocol == "grpc" else receiver.http_endpoint,
+        endpoint=receiver.endpoint(protocol),
         export_interval_ns=300_000_000,
         drain_interval_s=0.02,
     )

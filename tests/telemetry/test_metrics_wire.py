@@ -442,10 +442,6 @@ def _metric_exporter(transport: str, rx_endpoint: str, **kwargs: Any) -> Any:
     return EncodedHttpMetricExporter(endpoint=f"{rx_endpoint}/v1/metrics", **kwargs)
 
 
-def _endpoint_of(rx: OtlpReceiver, transport: str) -> str:
-    return rx.grpc_endpoint if transport == "grpc" else rx.http_endpoint
-
-
 def _sample_data() -> MetricsData:
     reader = InMemoryMetricReader()
     provider = MeterProvider(
@@ -469,7 +465,7 @@ def test_metrics_reach_the_receiver_as_the_sdk_would_encode_them(
 ) -> None:
     data = _sample_data()
     exporter = _metric_exporter(
-        transport, _endpoint_of(otlp_receiver, transport), headers={"x-wire": "1"}, timeout=5
+        transport, otlp_receiver.endpoint(transport), headers={"x-wire": "1"}, timeout=5
     )
     try:
         assert exporter.export(data) is MetricExportResult.SUCCESS
@@ -491,7 +487,7 @@ def test_max_export_batch_size_splits_like_the_sdk(
 ) -> None:
     data = _sample_data()  # 10 points
     exporter = _metric_exporter(
-        transport, _endpoint_of(otlp_receiver, transport), max_export_batch_size=4, timeout=5
+        transport, otlp_receiver.endpoint(transport), max_export_batch_size=4, timeout=5
     )
     try:
         assert exporter.export(data) is MetricExportResult.SUCCESS
@@ -542,7 +538,7 @@ def test_a_refused_metric_endpoint_fails_fast_without_raising(transport: str) ->
 
 @pytest.mark.parametrize("transport", ["grpc", "http"])
 def test_after_shutdown_no_metrics_are_sent(transport: str, otlp_receiver: OtlpReceiver) -> None:
-    exporter = _metric_exporter(transport, _endpoint_of(otlp_receiver, transport), timeout=5)
+    exporter = _metric_exporter(transport, otlp_receiver.endpoint(transport), timeout=5)
     exporter.shutdown()
     assert exporter.export(_sample_data()) is MetricExportResult.FAILURE
     time.sleep(0.1)
@@ -568,7 +564,7 @@ def test_http_max_request_size_drops_an_oversized_metrics_request(
 def test_a_periodic_reader_exports_probe_metrics_through_the_encoded_exporter(
     transport: str, otlp_receiver: OtlpReceiver
 ) -> None:
-    exporter = _metric_exporter(transport, _endpoint_of(otlp_receiver, transport), timeout=5)
+    exporter = _metric_exporter(transport, otlp_receiver.endpoint(transport), timeout=5)
     reader = PeriodicExportingMetricReader(exporter, export_interval_millis=60_000)
     provider = MeterProvider(
         [reader], resource=Resource.create({"service.name": "wire-e2e"}), shutdown_on_exit=False

@@ -76,7 +76,7 @@ def test_spans_and_metrics_arrive(
     exporter: str, otlp_receiver: OtlpReceiver, started: list[Telemetry]
 ) -> None:
     rx = otlp_receiver
-    endpoint = rx.grpc_endpoint if exporter == "otlp_grpc" else rx.http_endpoint
+    endpoint = rx.endpoint(exporter)
     t = setup_telemetry(fast(exporter, endpoint))  # type: ignore[arg-type]
     started.append(t)
     _feed(t)

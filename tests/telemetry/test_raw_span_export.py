@@ -56,10 +56,6 @@ def _exporter(transport: str, endpoint: str, **kwargs: Any) -> Any:
     return EncodedHttpSpanExporter(endpoint=f"{endpoint}/v1/traces", **kwargs)
 
 
-def _endpoint(rx: OtlpReceiver, transport: str) -> str:
-    return rx.grpc_endpoint if transport == "grpc" else rx.http_endpoint
-
-
 @pytest.fixture
 def refused_endpoint() -> Iterator[str]:
     """``http://127.0.0.1:<port>`` with nothing listening (bound, never listened on)."""
@@ -120,7 +116,7 @@ def test_encoded_payload_reaches_the_receiver_byte_for_byte(
     transport: str, otlp_receiver: OtlpReceiver
 ) -> None:
     payload, sequences = _payload(3)
-    exporter = _exporter(transport, _endpoint(otlp_receiver, transport), headers=HEADERS, timeout=5)
+    exporter = _exporter(transport, otlp_receiver.endpoint(transport), headers=HEADERS, timeout=5)
     try:
         assert exporter.export_encoded(payload, len(sequences)) is True
     finally:
@@ -154,7 +150,7 @@ def test_http_compression_stays_the_sdk_exporters(otlp_receiver: OtlpReceiver) -
 def test_sdk_spans_still_export_through_the_same_exporter(
     transport: str, otlp_receiver: OtlpReceiver
 ) -> None:
-    exporter = _exporter(transport, _endpoint(otlp_receiver, transport), timeout=5)
+    exporter = _exporter(transport, otlp_receiver.endpoint(transport), timeout=5)
     memory = InMemorySpanExporter()
     provider = TracerProvider(resource=RESOURCE)
     provider.add_span_processor(SimpleSpanProcessor(memory))
@@ -199,7 +195,7 @@ def test_sdk_retry_delivers_after_a_transient_failure(
         )
     )
     healer.start()
-    exporter = _exporter(transport, _endpoint(otlp_receiver, transport), timeout=10)
+    exporter = _exporter(transport, otlp_receiver.endpoint(transport), timeout=10)
     try:
         assert exporter.export_encoded(payload, 2) is True
     finally:
@@ -212,7 +208,7 @@ def test_sdk_retry_delivers_after_a_transient_failure(
 @pytest.mark.parametrize("transport", ["grpc", "http"])
 def test_after_shutdown_nothing_is_sent(transport: str, otlp_receiver: OtlpReceiver) -> None:
     payload, _ = _payload(1)
-    exporter = _exporter(transport, _endpoint(otlp_receiver, transport), timeout=5)
+    exporter = _exporter(transport, otlp_receiver.endpoint(transport), timeout=5)
     exporter.shutdown()
     assert exporter.export_encoded(payload, 1) is False
     time.sleep(0.1)

@@ -44,7 +44,7 @@ def test_probe_spans_leave_after_the_delay_not_one_request_each(exporter: str) -
     """Over a real socket: spans recorded a few at a time leave together, once the
     delay has passed; with a short delay they leave sooner."""
     with OtlpReceiver() as rx:
-        endpoint = rx.grpc_endpoint if exporter == "otlp_grpc" else rx.http_endpoint
+        endpoint = rx.endpoint(exporter)
         telemetry = setup_telemetry(
             TelemetrySettings(exporter=exporter, endpoint=endpoint, span_export_delay_s=1.5)  # type: ignore[arg-type]
         )
