@@ -92,12 +92,16 @@ class _ArrivalTap:
             if newest is not self._last:
                 probe = self._probe
                 if probe.watching:
-                    now = probe.clock()
                     try:
                         if len(buf) == 1 or buf[-2] is self._last:
-                            self._one(newest[0], now)  # the usual case: one new message
+                            # The usual case, one new message: the clock is read only
+                            # for a message that may be a pong (not for app traffic).
+                            msg = newest[0]
+                            kind = msg[0]
+                            if kind is _PONG or (kind is _TEXT and probe.json_pending):
+                                self._one(msg, probe.clock())
                         else:
-                            self._inspect(buf, now)
+                            self._inspect(buf, probe.clock())
                     except Exception:
                         probe.fail()
                 self._last = newest
@@ -110,12 +114,18 @@ class _ArrivalTap:
             close_probe(self._probe)
 
     def _inspect(self, buf: Any, now: int) -> None:
+        # Several messages in one chunk (an app reading a busy socket): only pongs
+        # and, while a JSON ping waits, texts can matter; the rest are skipped here.
         last = self._last
+        texts = self._probe.json_pending
         new: list[Any] = []
         for item in reversed(buf):
             if item is last:
                 break
-            new.append(item[0])
+            msg = item[0]
+            kind = msg[0]
+            if kind is _PONG or (texts and kind is _TEXT):
+                new.append(msg)
         for msg in reversed(new):
             self._one(msg, now)
 
