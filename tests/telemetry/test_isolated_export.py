@@ -115,3 +115,71 @@ def test_audit_and_export_process_logs_are_written_by_the_agents_process(
     forwarded = [r for r in caplog.records if getattr(r, "export_process", False)]
     assert any("export process" in r.getMessage() for r in forwarded)
     assert all(r.process == os.getpid() for r in forwarded)
+
+
+def test_targets_cross_the_pipe_once_and_a_batch_that_failed_defines_them_again(
+    otlp_receiver: OtlpReceiver,  # noqa: F811
+) -> None:
+    """Targets travel as numbers after their first batch (TargetRefs). A batch that
+    cannot be pickled is dropped and counted, and the targets it would have defined
+    are defined by the next batch that carries them, so their spans still arrive."""
+    from dataclasses import replace
+
+    from tests.support.otlp_receiver import attributes_of
+    from tests.support.outcomes import TARGET
+
+    other = replace(TARGET, name="second")
+    telemetry = start_isolated_telemetry(_settings(otlp_receiver))
+    try:
+        rec = telemetry.recorder
+        assert rec.wait_ready(20.0)
+        # One batch: a first target's outcome and a record that cannot be pickled.
+        with rec._worker._drain_lock:  # the worker cannot ship the first record alone
+            rec.outcome(make_outcome(sequence=1, target=other))
+            rec.submit(make_event(AuditKind.RECONNECT, target=other,
+                                  attributes=(("cause", lambda: None),)))  # fmt: skip
+        assert telemetry.force_flush(20.0)
+        assert rec.ship_errors == 1 and rec.dropped == 2
+        # Later batches name it again (a fresh, equal object too) and TARGET twice.
+        rec.outcome(make_outcome(sequence=2, target=other))
+        rec.outcome(make_outcome(sequence=3, target=replace(other)))
+        rec.outcome(make_outcome(sequence=1))
+        assert telemetry.force_flush(20.0)
+        rec.outcome(make_outcome(sequence=2))
+        rec.outcome(make_outcome(sequence=4, target=other))
+        assert telemetry.force_flush(20.0)
+        assert otlp_receiver.wait_for(lambda r: len(r.spans()) >= 5, 10.0)
+        seen = sorted(
+            (attributes_of(s)[n.TARGET], attributes_of(s)[n.PROBE_SEQUENCE])
+            for s in otlp_receiver.spans()
+            if s.name == n.SPAN_PROBE
+        )
+        assert seen == [("demo", 1), ("demo", 2), ("second", 2), ("second", 3), ("second", 4)]
+        assert rec.errors == 0 and telemetry.health.recorder_errors == 0
+    finally:
+        assert telemetry.shutdown(15.0)
+
+
+def test_target_refs_define_each_target_once_and_forget_an_unsent_definition() -> None:
+    import pickle
+    from dataclasses import replace
+
+    from otel_genesys.telemetry.isolated import _TARGETS, TargetRefs
+    from tests.support.outcomes import TARGET
+
+    refs = TargetRefs()
+    _TARGETS.clear()
+    first = refs.dumps([TARGET, replace(TARGET)])
+    assert first.count(b"streaming.mypurecloud.ie") == 1  # defined once, then referred to
+    again = refs.dumps([TARGET])
+    assert b"streaming.mypurecloud.ie" not in again
+    a, b = pickle.loads(first)
+    assert a is b and a == TARGET and pickle.loads(again)[0] is a
+
+    other = replace(TARGET, name="other")
+    with pytest.raises((pickle.PicklingError, AttributeError, TypeError)):
+        refs.dumps([other, lambda: None])
+    refs.dumps([other])  # as if this one was lost on the way
+    refs.forget_new()
+    redefined = refs.dumps([other])
+    assert b"other" in redefined and pickle.loads(redefined)[0] == other
