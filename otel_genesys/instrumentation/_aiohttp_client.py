@@ -98,7 +98,9 @@ class _ArrivalTap:
                             # for a message that may be a pong (not for app traffic).
                             msg = newest[0]
                             kind = msg[0]
-                            if kind is _PONG or (kind is _TEXT and probe.json_pending):
+                            if kind is _PONG or (
+                                kind is _TEXT and probe.json_pending and len(msg[1]) < _PONG_MAX_LEN
+                            ):
                                 self._one(msg, probe.clock())
                         else:
                             self._inspect(buf, probe.clock())
@@ -195,12 +197,12 @@ def _patch(rt: Runtime, ws: Any, probe: ConnectionProbe) -> InstancePatches:
 
     timed_json_ping = timed_json_send(rt, probe, orig_send_str)
 
-    def send_str(*args: Any, **kwargs: Any) -> Any:
-        data = args[0] if args else kwargs.get("data")
+    def send_str(data: Any, *args: Any, **kwargs: Any) -> Any:
+        # ``data`` is aiohttp's own parameter name, so a keyword call binds it too.
         # Inlined cheap rejection: this runs once per message the app sends.
         if type(data) is str and len(data) <= JSON_PING_MAX_LEN and is_json_ping(data):
-            return timed_json_ping(args, kwargs)
-        return orig_send_str(*args, **kwargs)
+            return timed_json_ping((data, *args), kwargs)
+        return orig_send_str(data, *args, **kwargs)
 
     async def close(*args: Any, **kwargs: Any) -> Any:
         try:
