@@ -276,6 +276,37 @@ def scale_rows(records: list[dict[str, Any]]) -> list[ScaleRow]:
     return rows
 
 
+def _export_split(records: list[dict[str, Any]]) -> list[str]:
+    """Markdown: the export-process variant's CPU and memory, per process."""
+    by_n: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    for r in records:
+        if r["variant"] == ISOLATED and "error" not in r and r.get("cycles"):
+            by_n[r["n"]].append(r)
+    if not by_n:
+        return []
+    body = []
+    for n, runs in sorted(by_n.items()):
+        agent_cpu = Spread.of((r["cpu_s"] - r["export_cpu_s"]) / r["cycles"] * 1e6 for r in runs)
+        export_cpu = Spread.of(r["export_cpu_s"] / r["cycles"] * 1e6 for r in runs)
+        export_rss = Spread.of(r["export_rss"] / n / 1024 for r in runs)
+        agent_rss = Spread.of((r["rss_steady"] - r["export_rss"] - r["rss_base"]) / n / 1024
+                              for r in runs)
+        body.append((f"{n:,}", agent_cpu.fmt("{:.0f}"), export_cpu.fmt("{:.0f}"),
+                     agent_rss.fmt("{:.1f}"), export_rss.fmt("{:.1f}")))
+    return [
+        "### The export process's share",
+        "",
+        f"*{ISOLATED}* split by process: the agent's own process (probing, and handing "
+        "records to the pipe) and the export process (metrics, spans, OTLP). RSS per "
+        "connection: the agent's growth over its start-up RSS; the export process's whole RSS "
+        "(its fixed part, about 60 MiB of interpreter and SDK, dominates at small N).",
+        "",
+        _table(("N", "agent process CPU/cycle µs", "export process CPU/cycle µs",
+                "agent process RSS/conn KiB", "export process RSS/conn KiB"), body),
+        "",
+    ]
+
+
 RunsByRep = dict[tuple[str, int], dict[int, dict[str, float]]]
 
 
@@ -441,9 +472,10 @@ def targets(results: Results, cells: list[TruthCell], rows: list[ScaleRow]
                 _verdict(_le(row.ratio_vs_bare, RATIO_DEFAULT)),
                 "defaults = metrics every probe + spans at span_ratio 1.0 (the shipped default)"
                 + ("; CPU of the export process included" if label else "")
-                + ("; at one connection the agent's fixed work per second (stall-watch ticker "
-                   "every 20 ms, telemetry worker wake-ups every 50 ms, metric export every "
-                   "10 s) is divided by one cycle" if n == 1 else ""),
+                + ("; at one connection the telemetry's fixed work per second (gRPC's "
+                   "polling threads, the telemetry threads' wake-ups for each record, span "
+                   "export every 5 s, metric export every 10 s) is divided by one cycle"
+                   if n == 1 else ""),
             ))
             out.append((
                 f"2. Overhead at {n:,}: spans on every cycle ≤ 1.6{label}",
@@ -779,6 +811,7 @@ def render(results: Results, cells: list[TruthCell], rows: list[ScaleRow],
             "`ping_interval - latency`, no schedule).",
             "",
         ]
+        parts += _export_split(results.scale)
         parts += _optimisations(rows, runs_by_rep(results.scale))
         for name, alt in (("cpu_per_cycle.png", "CPU per cycle vs connections"),
                           ("lateness.png", "Lateness p99 vs connections"),

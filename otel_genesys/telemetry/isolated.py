@@ -449,8 +449,7 @@ def _child(conn: Connection) -> int:
         if message is not None:
             kind = message[0]
             if kind == "batch":
-                for record in message[1]:
-                    recorder.submit(record)
+                recorder.submit_many(message[1])
             elif kind == "flush":
                 ok = telemetry.force_flush(float(message[2]))
                 send(("health", health()))

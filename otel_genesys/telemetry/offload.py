@@ -105,6 +105,23 @@ class OffloadWorker(Generic[T]):
         except Exception:
             self.dropped += 1
 
+    def put_many(self, items: list[T]) -> None:
+        """Queue ``items`` in order, as ``put`` would one by one (a full queue drops the
+        oldest, counted); one wake-up check for the lot. Never blocks, never raises."""
+        try:
+            if self._closed:
+                self.dropped += len(items)
+                return
+            queue = self._queue
+            overflow = len(queue) + len(items) - self._maxlen
+            if overflow > 0:
+                self.dropped += overflow
+            queue.extend(items)
+            if (self._idle or len(queue) >= self._wake_at) and not self._wake.is_set():
+                self._wake.set()
+        except Exception:
+            self.dropped += len(items)
+
     def __len__(self) -> int:
         return len(self._queue)
 

@@ -614,6 +614,10 @@ class QueuedSink:
         """Queue one record built elsewhere (the export process's intake)."""
         self._worker.put(record)
 
+    def submit_many(self, records: list[Any]) -> None:
+        """Queue a batch of records built elsewhere, in order (the export process's intake)."""
+        self._worker.put_many(records)
+
     # ---------------------------------------------------------------- TelemetrySink
 
     def outcome(self, outcome: ProbeOutcome) -> None:

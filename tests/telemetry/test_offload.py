@@ -41,6 +41,36 @@ def test_overflow_drops_oldest_and_counts() -> None:
     assert worker.dropped == 16
 
 
+def test_put_many_keeps_order_drops_the_oldest_counted_and_wakes_an_idle_worker() -> None:
+    seen: list[int] = []
+    worker: OffloadWorker[int] = OffloadWorker(seen.extend, maxlen=10)
+    worker.put_many([0, 1, 2])
+    worker.put_many(list(range(3, 15)))  # 15 for 10 places: the 5 oldest go, counted
+    assert worker.dropped == 5 and len(worker) == 10
+    worker.stop(1.0)
+    assert seen == list(range(5, 15))
+    worker.put_many([98, 99])  # closed: both dropped, counted
+    assert worker.dropped == 7
+
+    woken: list[float] = []
+    idle: OffloadWorker[int] = OffloadWorker(
+        lambda batch: woken.append(time.monotonic()) if batch else None,
+        interval_s=0.01,
+        idle_interval_s=30.0,
+    )
+    idle.start()
+    try:
+        time.sleep(0.1)  # idle now: its own next wake is 30 s away
+        put_at = time.monotonic()
+        idle.put_many([1, 2, 3])
+        deadline = put_at + 5.0
+        while not woken and time.monotonic() < deadline:
+            time.sleep(0.002)
+        assert woken and woken[0] - put_at < 1.0
+    finally:
+        assert idle.stop(2.0)
+
+
 def test_handler_errors_are_isolated() -> None:
     calls: list[int] = []
 
