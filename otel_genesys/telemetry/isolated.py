@@ -9,8 +9,9 @@ the agent's process keeps only the cheap half of the recorder
 (:class:`ForwardingRecorder`: append a record to a bounded queue; a thread
 pickles batches into a pipe, ~5 µs a record), and a child process runs
 :func:`~otel_genesys.telemetry.setup.setup_telemetry` and a normal
-:class:`~otel_genesys.telemetry.recorder.Recorder` fed from that pipe. On a
-machine with two or more cores, exporting then runs on another core.
+:class:`~otel_genesys.telemetry.recorder.Recorder`, which its main thread
+drives batch by batch as they arrive from that pipe. On a machine with two
+or more cores, exporting then runs on another core.
 
 Protocol (pickled tuples over one socket pair, ``multiprocessing.connection``
 framing): parent → child ``("batch", [records])``, ``("flush", id, timeout)``,
@@ -420,7 +421,13 @@ def _child(conn: Connection) -> int:
     root.setLevel(launch.log_level.upper())
     for secret in launch.secrets:
         register_secret(secret)
-    telemetry = setup_telemetry(launch.settings, resource_attributes=launch.resource_attributes)
+    # No recorder thread here: this thread reads each batch and hands it to the
+    # recorder itself (``pump``), one queue hop and one thread wake-up fewer per
+    # batch (at 10,000 connections the export process's CPU per probe fell ~10 %).
+    # The exporters keep their own threads, so a slow Collector stalls only them.
+    telemetry = setup_telemetry(
+        launch.settings, resource_attributes=launch.resource_attributes, recorder_thread=False
+    )
     gc_tune()
 
     def health() -> dict[str, int]:
@@ -437,8 +444,11 @@ def _child(conn: Connection) -> int:
     unreadable = 0
     next_health = time.monotonic()
     while True:
+        # A recorder cycle is one batch, or one health period with no batch: spans held
+        # for late audit events end at the next batch (busy) or within 0.5 s (quiet).
+        wait = max(0.0, next_health - time.monotonic())
         try:
-            message = pickle.loads(conn.recv_bytes()) if conn.poll(_HEALTH_PERIOD_S) else None
+            message = pickle.loads(conn.recv_bytes()) if conn.poll(wait) else None
         except (EOFError, OSError):
             telemetry.shutdown(5.0)  # the parent is gone: flush what we have and leave
             return 0
@@ -446,10 +456,14 @@ def _child(conn: Connection) -> int:
             unreadable += 1  # counted with the recorder's errors; the next message is fine
             _log.warning("telemetry export process: unreadable message dropped", exc_info=True)
             message = None
-        if message is not None:
+        if message is None:
+            if recorder.holding:
+                recorder.pump()
+        else:
             kind = message[0]
             if kind == "batch":
                 recorder.submit_many(message[1])
+                recorder.pump()
             elif kind == "flush":
                 ok = telemetry.force_flush(float(message[2]))
                 send(("health", health()))

@@ -399,6 +399,11 @@ class _Materializer:
                 for event in events:
                     self._audit_span(event, parent=None)
 
+    @property
+    def holding(self) -> bool:
+        """Probe spans or audit events are waiting for a later cycle."""
+        return bool(self._held or self._pending)
+
     def _remember(self, key: _ProbeKey, ctx: _Ended | None) -> None:
         recent = self._recent
         recent[key] = ctx
@@ -757,6 +762,20 @@ class Recorder(QueuedSink):
     def errors(self) -> int:
         """Records or batches the worker failed to process."""
         return self._worker.errors + self._mat.errors + self.probe_metrics.errors
+
+    def pump(self) -> int:
+        """Process what is queued now, in the calling thread; returns how many records.
+
+        For a recorder built with ``start=False`` whose owner drives it: the export
+        process hands each batch over as it arrives, with no queue hop to a thread
+        of its own. Each call is one worker cycle: spans held by an earlier call end.
+        """
+        return self._worker.drain_once()
+
+    @property
+    def holding(self) -> bool:
+        """True while probe spans or audit events wait for a later cycle (:meth:`pump`)."""
+        return self._mat.holding
 
     def flush(self, timeout_s: float = 5.0) -> bool:
         """Process everything queued so far, end every held span and export encoded spans."""

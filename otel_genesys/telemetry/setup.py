@@ -278,6 +278,7 @@ def setup_telemetry(
     extra_metric_readers: Sequence[MetricReader] = (),
     log_exporter: LogRecordExporter | None = None,
     console_stream: IO[str] | None = None,
+    recorder_thread: bool = True,
 ) -> Telemetry:
     """Create providers, exporters and the :class:`Recorder`.
 
@@ -285,7 +286,9 @@ def setup_telemetry(
     arguments replace the configured choice for that signal (tests pass
     in-memory ones). ``extra_metric_readers`` are added alongside whatever
     reader the settings chose (e.g. a Prometheus pull reader next to OTLP).
-    ``console_stream`` defaults to stderr.
+    ``console_stream`` defaults to stderr. ``recorder_thread=False`` builds the
+    recorder without its worker thread: the caller drives it with
+    :meth:`Recorder.pump` (the export process does, on its main thread).
 
     >>> t = setup_telemetry(TelemetrySettings(exporter="none"))
     >>> type(t.recorder).__name__
@@ -390,6 +393,7 @@ def setup_telemetry(
         version=otel_genesys.__version__,
         log_audit=settings.audit_log,
         probe_spans=probe_spans,
+        start=recorder_thread,
     )
 
     if set_global:

@@ -183,3 +183,30 @@ def test_target_refs_define_each_target_once_and_forget_an_unsent_definition() -
     refs.forget_new()
     redefined = refs.dumps([other])
     assert b"other" in redefined and pickle.loads(redefined)[0] == other
+
+
+def test_the_export_process_ends_a_held_span_a_cycle_later_with_no_further_message(
+    otlp_receiver: OtlpReceiver,  # noqa: F811
+) -> None:
+    """The export process's main thread drives its recorder (no recorder thread):
+    a probe span held for late audit events must still end one cycle later when
+    nothing else arrives, and an audit event that came with it must be on it."""
+    from dataclasses import replace
+
+    settings = replace(_settings(otlp_receiver), span_export_delay_s=0.2)
+    telemetry = start_isolated_telemetry(settings)
+    try:
+        rec = telemetry.recorder
+        assert rec.wait_ready(20.0)
+        with rec._worker._drain_lock:  # both records in one batch
+            rec.outcome(make_outcome(sequence=7, outcome=Outcome.TIMEOUT))
+            rec.event(make_event(AuditKind.LATE_PONG, sequence=7,
+                                 attributes=((n.PROBE_MODE, "control"),)))  # fmt: skip
+        # No flush and nothing more sent: only the export process's own cycle ends it.
+        assert otlp_receiver.wait_for(
+            lambda r: any(s.name == n.SPAN_PROBE for s in r.spans()), 10.0
+        )
+        (span,) = [s for s in otlp_receiver.spans() if s.name == n.SPAN_PROBE]
+        assert [e.name for e in span.events] == [AuditKind.LATE_PONG.value]
+    finally:
+        assert telemetry.shutdown(15.0)
