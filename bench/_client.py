@@ -78,7 +78,8 @@ class ClientSpec:
     """Agent only, bench switches applied in this process: ``nospread`` (undo the
     staggered first probes: every target probes at connect), ``switch=SECONDS``
     (``sys.setswitchinterval`` after ``gc_tune``; 0.005 is CPython's default),
-    ``freeze`` (``gc.freeze()`` once every target is connected)."""
+    ``freeze`` (``gc.freeze()`` once every target is connected), ``uvloop`` (the
+    whole client on uvloop's event loop instead of asyncio's)."""
 
     def to_json(self) -> str:
         """The spec as one JSON argument."""
@@ -431,7 +432,7 @@ def _apply_levers(levers: tuple[str, ...], agent: Any) -> None:
                 m.phase_ns = 0
         elif lever.startswith("switch="):
             sys.setswitchinterval(float(lever.split("=", 1)[1]))
-        elif lever != "freeze":
+        elif lever not in ("freeze", "uvloop"):
             raise ValueError(f"unknown lever {lever!r}")
 
 
@@ -626,7 +627,12 @@ def main(argv: list[str] | None = None) -> int:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     except (ImportError, ValueError, OSError):
         pass
-    result = asyncio.run(_main(spec))
+    if "uvloop" in spec.levers:
+        import uvloop
+
+        result = uvloop.run(_main(spec))
+    else:
+        result = asyncio.run(_main(spec))
     result["pid"] = os.getpid()
     sys.stdout.write(json.dumps(result) + "\n")
     sys.stdout.flush()

@@ -93,6 +93,9 @@ class Plan:
                 # target has a verdict for it as well as for the telemetry thread.
                 Variant("agent, export process", "agent", telemetry="isolated"),
                 Variant("agent, spans 10%", "agent", span_ratio=0.1, counts=(1000, 10000)),
+                # The event-loop lever: the shipped placement on uvloop instead of asyncio.
+                Variant("agent, export process, uvloop", "agent", telemetry="isolated",
+                        levers=("uvloop",), counts=(5000, 10000)),
                 Variant("agent, no telemetry", "agent", telemetry="off", counts=(1, 10000)),
                 Variant("agent, before", "agent", levers=BEFORE, counts=(1000,)),
                 Variant("agent, 5 ms switch", "agent", levers=("switch=0.005",), counts=(1000,)),

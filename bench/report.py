@@ -329,10 +329,14 @@ OPTIMISATION_FIGURES = (
 
 
 BASELINES = {
-    "agent, before": "both undone",
-    "agent, 5 ms switch": "staggered probes only (GIL switch interval left at 5 ms)",
+    "agent, before": ("both undone", "agent"),
+    "agent, 5 ms switch": ("staggered probes only (GIL switch interval left at 5 ms)", "agent"),
+    "agent, export process, uvloop": ("uvloop event loop (a trial, not in the product)",
+                                      "agent, export process"),
 }
-"""Variants that undo optimisations, compared with ``agent`` (all of them on)."""
+"""Variants compared with the product: (label, the product's variant). Most undo an
+optimisation (compared with ``agent``, all of them on); the uvloop row tries one the
+product does not use (compared with the shipped placement, on asyncio's loop)."""
 
 
 def optimisation_rows(runs: RunsByRep) -> list[tuple[int, str, str, Spread, Spread, Spread]]:
@@ -341,11 +345,12 @@ def optimisation_rows(runs: RunsByRep) -> list[tuple[int, str, str, Spread, Spre
     for (variant, n), before in sorted(runs.items()):
         if variant not in BASELINES:
             continue
-        after = runs.get(("agent", n), {})
+        name, product = BASELINES[variant]
+        after = runs.get((product, n), {})
         for key, label, _ in OPTIMISATION_FIGURES:
             ratios = [after[rep][key] / b[key] for rep, b in before.items()
                       if rep in after and b[key]]
-            out.append((n, BASELINES[variant], label, Spread.of(b[key] for b in before.values()),
+            out.append((n, name, label, Spread.of(b[key] for b in before.values()),
                         Spread.of(a[key] for a in after.values()), Spread.of(ratios)))
     return out
 
@@ -362,8 +367,9 @@ def _optimisations(rows: list[ScaleRow], runs: RunsByRep) -> list[str]:
         "probes over one interval (target i of N waits i/N of an interval after connecting), "
         "and `gc_tune` sets a 0.5 ms GIL switch interval. *baseline* = the agent with one or "
         "both undone by bench switches (*both undone*: every target probes at connect, 5 ms "
-        "switch interval, i.e. the agent as it was); *agent* = the product. The ratio is "
-        "agent ÷ baseline per repetition, then the median.",
+        "switch interval, i.e. the agent as it was); *agent* = the product (for the uvloop "
+        "trial: the shipped placement, with the export process, on asyncio's loop). The "
+        "ratio is agent ÷ baseline per repetition, then the median.",
         "",
         _table(("N", "baseline", "figure", "baseline value", "agent", "agent ÷ baseline"),
                ((f"{n:,}", base, label, b.fmt(fmt[label]), a.fmt(fmt[label]), r.fmt("{:.2f}"))
@@ -770,7 +776,9 @@ def render(results: Results, cells: list[TruthCell], rows: list[ScaleRow],
             "run` starts by default (`telemetry.isolation = \"process\"`); its CPU and RSS are "
             "added to the agent's. *agent* (and the other agent rows) build telemetry on a "
             "worker thread of the agent's own process (`isolation = \"thread\"`). "
-            "*agent, spans 10%*: `span_ratio=0.1`. *agent, no telemetry*: no recorder at all "
+            "*agent, spans 10%*: `span_ratio=0.1`. *agent, export process, uvloop*: the "
+            "shipped placement with the whole client on uvloop's event loop (a trial; the "
+            "product runs on asyncio's). *agent, no telemetry*: no recorder at all "
             "(the agent's own cost). *agent, before*: the agent with the two scheduling "
             "optimisations undone by bench switches (every target's first probe at connect "
             "instead of staggered over the interval; CPython's default 5 ms GIL switch interval "
