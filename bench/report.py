@@ -299,7 +299,9 @@ def _export_split(records: list[dict[str, Any]]) -> list[str]:
         f"*{ISOLATED}* split by process: the agent's own process (probing, and handing "
         "records to the pipe) and the export process (metrics, spans, OTLP). RSS per "
         "connection: the agent's growth over its start-up RSS; the export process's whole RSS "
-        "(its fixed part, about 60 MiB of interpreter and SDK, dominates at small N).",
+        "(its fixed part, the interpreter and the SDK, is the whole figure at one "
+        "connection). The export process's CPU is read from the OS in 10 ms ticks, so at one "
+        "connection (a handful of cycles in the window) that cell is coarse.",
         "",
         _table(("N", "agent process CPU/cycle µs", "export process CPU/cycle µs",
                 "agent process RSS/conn KiB", "export process RSS/conn KiB"), body),
