@@ -197,12 +197,15 @@ def _patch(rt: Runtime, ws: Any, probe: ConnectionProbe) -> InstancePatches:
 
     timed_json_ping = timed_json_send(rt, probe, orig_send_str)
 
-    def send_str(data: Any, *args: Any, **kwargs: Any) -> Any:
-        # ``data`` is aiohttp's own parameter name, so a keyword call binds it too.
+    def send_str(data: Any, compress: Any = None, **kwargs: Any) -> Any:
+        # aiohttp's own signature, so a keyword call binds the same way and the usual
+        # call, ``send_str(text)``, passes on as a plain call (no argument unpacking).
         # Inlined cheap rejection: this runs once per message the app sends.
         if type(data) is str and len(data) <= JSON_PING_MAX_LEN and is_json_ping(data):
-            return timed_json_ping((data, *args), kwargs)
-        return orig_send_str(data, *args, **kwargs)
+            return timed_json_ping((data,) if compress is None else (data, compress), kwargs)
+        if compress is None and not kwargs:
+            return orig_send_str(data)
+        return orig_send_str(data, compress, **kwargs)
 
     async def close(*args: Any, **kwargs: Any) -> Any:
         try:

@@ -105,11 +105,14 @@ def _patch(rt: Runtime, conn: Any, probe: ConnectionProbe) -> InstancePatches:
     timed_json_ping = timed_json_send(rt, probe, orig_send)
 
     def send(message: Any, *args: Any, **kwargs: Any) -> Any:
-        # ``message`` is the library's own parameter name, so a keyword call binds it too.
+        # ``message`` is the library's own parameter name, so a keyword call binds it
+        # too; the usual call, ``send(text)``, passes on as a plain call.
         # Inlined cheap rejection: this runs once per message the app sends.
         if type(message) is str and len(message) <= JSON_PING_MAX_LEN and is_json_ping(message):
             return timed_json_ping((message, *args), kwargs)
-        return orig_send(message, *args, **kwargs)
+        if args or kwargs:
+            return orig_send(message, *args, **kwargs)
+        return orig_send(message)
 
     def process_event(event: Any) -> None:
         # Runs once per incoming frame: plain attribute reads first, the clock only

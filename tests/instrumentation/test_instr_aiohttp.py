@@ -247,3 +247,24 @@ async def test_app_meets_the_same_exceptions(
     assert before[0] == "CLOSE 4003"
     assert any("Error" in s for s in before[1:])
     assert ERRORS.get() == errors
+
+
+async def test_every_calling_form_of_send_str_reaches_the_wire_and_json_pings_are_timed(
+    instrumented: Instrumented, echo_server: EchoServer
+) -> None:
+    """The send hook has aiohttp's own signature: positional, keyword and ``compress``
+    calls (``send_json`` passes ``compress=`` by keyword) behave as without it."""
+    instrumented.instrument()
+    async with aiohttp.ClientSession() as http, http.ws_connect(echo_server.url()) as ws:
+        await ws.send_str("positional")
+        await ws.send_str(data="keyword")
+        await ws.send_str("compress", None)
+        await ws.send_str(data=PING_TEXT, compress=None)
+        await ws.send_str(PING_TEXT, None)
+        await ws.send_json({"message": "ping"})
+        with pytest.raises(TypeError):
+            await ws.send_str()  # type: ignore[call-arg]  # as aiohttp itself would
+        seen = [(await ws.receive()).data for _ in range(6)]
+    assert seen == ["positional", "keyword", "compress", PONG_TEXT, PONG_TEXT, PONG_TEXT]
+    spans = instrumented.by_mode("notification")
+    assert [s.attributes[n.PROBE_OUTCOME] for s in spans] == ["ok", "ok", "ok"]

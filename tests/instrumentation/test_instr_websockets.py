@@ -147,3 +147,21 @@ async def test_suppress_instrumentation_is_respected(
         await ws.send(PING_TEXT)
         await ws.recv()
     assert [s.attributes[n.PROBE_MODE] for s in instrumented.probe_spans()] == ["notification"]
+
+
+async def test_every_calling_form_of_send_reaches_the_wire_and_json_pings_are_timed(
+    instrumented: Instrumented, echo_server: EchoServer
+) -> None:
+    """The send hook passes a plain ``send(text)`` on as a plain call and anything
+    else (keyword ``message=``, ``text=``) as given."""
+    instrumented.instrument()
+    async with connect(echo_server.url(), ping_interval=None) as ws:
+        await ws.send("positional")
+        await ws.send(message="keyword")
+        await ws.send("as text", text=True)
+        await ws.send(message=PING_TEXT)
+        await ws.send(PING_TEXT, text=True)
+        seen = [await ws.recv() for _ in range(5)]
+    assert seen == ["positional", "keyword", "as text", PONG_TEXT, PONG_TEXT]
+    spans = instrumented.by_mode("notification")
+    assert [s.attributes[n.PROBE_OUTCOME] for s in spans] == ["ok", "ok"]
