@@ -44,6 +44,7 @@ stderr.
 
     .venv/bin/python -m bench.soak                # socket: 100 connections, 10 Hz, 1e6 cycles
     .venv/bin/python -m bench.soak socket --connections 100 --interval 0.1 --cycles 2000000
+    .venv/bin/python -m bench.soak socket --export-process  # telemetry as `run` places it
     .venv/bin/python -m bench.soak core --cycles 2000000
 """
 
@@ -109,6 +110,11 @@ class SoakResult:
     """Heap blocks one new counter series costs, measured (:func:`blocks_per_series`)."""
     blocks_net_growth_pct: float = 0.0
     """Heap-block growth less the blocks of series added after the warm-up: the verdict's."""
+    export_rss_early_mib: float = 0.0
+    export_rss_late_mib: float = 0.0
+    export_growth_pct: float = 0.0
+    """With ``--export-process``: the export process's RSS, late against early (its heap
+    blocks live in that process and are not counted here)."""
     samples: list[tuple[int, float, int]] = field(default_factory=list)
     """(cycles done, RSS MiB, live heap blocks) along the run."""
     details: dict[str, int] = field(default_factory=dict)
@@ -171,6 +177,8 @@ class Memory:
         self.warm_at = int(cycles * warmup)
         self.baseline_at = (self.warm_at + cycles) // 2
         self.samples: list[tuple[int, float, int]] = []
+        self.export_samples: list[float] = []
+        """RSS (MiB) of the export process at each sample, when there is one."""
         self.trace = trace
         self._baseline: tracemalloc.Snapshot | None = None
 
@@ -236,6 +244,14 @@ class Memory:
         expected = max(0.0, series_late - series_early) * per_series
         expected += max(0.0, large_late - large_early)
         net_growth = (blocks_late - blocks_early - expected) / blocks_early * 100.0
+        export_early = export_late = export_growth = 0.0
+        if self.export_samples:
+            exported = [r for (n, _, _), r in zip(self.samples, self.export_samples, strict=True)
+                        if n >= self.warm_at] or self.export_samples[-1:]
+            third = max(1, len(exported) // 3)
+            export_early = _median(exported[:third])
+            export_late = _median(exported[-third:])
+            export_growth = (export_late - export_early) / export_early * 100.0
         return SoakResult(
             mode=mode,
             cycles=cycles,
@@ -255,8 +271,11 @@ class Memory:
             large_counts_late=int(large_late),
             blocks_per_series=round(per_series, 1),
             blocks_net_growth_pct=round(net_growth, 3),
+            export_rss_early_mib=round(export_early, 2),
+            export_rss_late_mib=round(export_late, 2),
+            export_growth_pct=round(export_growth, 3),
             samples=self.samples,
-            ok=growth <= limit_pct and net_growth <= limit_pct,
+            ok=growth <= limit_pct and net_growth <= limit_pct and export_growth <= limit_pct,
         )
 
 
@@ -379,6 +398,7 @@ async def soak_socket(args: argparse.Namespace) -> SoakResult:
     from otel_genesys.emulator import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
     from otel_genesys.secret import Secret
     from otel_genesys.telemetry import TelemetrySettings, setup_telemetry
+    from otel_genesys.telemetry.isolated import start_isolated_telemetry
 
     with tempfile.NamedTemporaryFile("w", suffix=".toml", delete=False) as cfg:
         cfg.write(f"channels_per_client = {args.connections * 3 + 10}\n")
@@ -433,18 +453,25 @@ async def soak_socket(args: argparse.Namespace) -> SoakResult:
                 done[0] += 1
                 counts[outcome.outcome.value] += 1
 
-        # Exported exactly as `otel-genesys run` does: OTLP/gRPC, to a discarding
-        # endpoint in a process of its own (so its memory is not in our RSS).
-        telemetry = setup_telemetry(
-            TelemetrySettings(
-                exporter="otlp_grpc", endpoint=endpoint, export_interval_ns=5_000_000_000
-            )
+        # Exported as `otel-genesys run` does: OTLP/gRPC, to a discarding endpoint in a
+        # process of its own (so its memory is not in our RSS); with --export-process
+        # through the export process `run` starts by default, whose RSS is sampled too.
+        settings = TelemetrySettings(
+            exporter="otlp_grpc", endpoint=endpoint, export_interval_ns=5_000_000_000
         )
+        export: psutil.Process | None = None
+        if args.export_process:
+            telemetry: Any = start_isolated_telemetry(settings)
+            export = psutil.Process(telemetry.process.pid)
+        else:
+            telemetry = setup_telemetry(settings)
         sinks: list[TelemetrySink] = [Count()]
         if not args.no_telemetry:
             sinks.insert(0, telemetry.recorder)
         agent = Agent(targets, sink=FanoutSink(sinks))
-        metrics = None if args.no_telemetry else telemetry.recorder.probe_metrics
+        # The probe metrics' series live where the recorder runs: in the export process
+        # they are not reachable from here, and its heap blocks are not counted.
+        metrics = None if args.no_telemetry or export else telemetry.recorder.probe_metrics
         memory = Memory(
             args.cycles,
             args.warmup,
@@ -468,16 +495,22 @@ async def soak_socket(args: argparse.Namespace) -> SoakResult:
                 # that hides a slow leak. The loop stalls for it ~50 times per run.
                 telemetry.force_flush(5.0)
                 memory.sample(done[0])
+                if export is not None:
+                    memory.export_samples.append(export.memory_info().rss / 2**20)
                 next_sample = done[0] + step
                 _, rss, blocks = memory.samples[-1]
                 print(
                     f"  {done[0]:>9} cycles  rss {rss:.1f} MiB  heap blocks {blocks}  "
                     f"series {memory.series_samples[-1]}  large counts {memory.large_samples[-1]}  "
-                    f"queued {telemetry.recorder.queued}",
+                    f"queued {telemetry.recorder.queued}"
+                    + (f"  export process rss {memory.export_samples[-1]:.1f} MiB"
+                       if export is not None else ""),
                     file=sys.stderr,
-                )
+                )  # fmt: skip
         telemetry.force_flush(5.0)
         memory.sample(done[0])
+        if export is not None:
+            memory.export_samples.append(export.memory_info().rss / 2**20)
         sites = memory.growth_sites()  # before stopping: what the running agent holds
         await agent.stop()
         seconds = time.perf_counter() - started
@@ -552,6 +585,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--no-telemetry", action="store_true", help="count outcomes only (no recorder)"
     )
+    parser.add_argument(
+        "--export-process", action="store_true",
+        help="telemetry in the export process `otel-genesys run` starts by default; its RSS "
+        "is sampled and judged too (its heap blocks are not counted)",
+    )  # fmt: skip
     parser.add_argument(
         "--default-malloc", action="store_true",
         help="leave glibc's malloc arenas at their default (otel-genesys run caps them at 2)",

@@ -55,3 +55,21 @@ def test_counts_passing_256_are_subtracted_one_block_each() -> None:
     assert result.large_counts_early == 0 and result.large_counts_late == 1_200
     assert result.blocks_net_growth_pct == pytest.approx(0.3)
     assert result.ok
+
+
+def test_the_export_process_rss_is_judged_late_against_early_too() -> None:
+    flat = _memory([100_000] * 6, [0] * 6)
+    flat.export_samples = [80.0, 80.4, 79.8, 80.2, 80.1, 80.3]
+    result = flat.result("socket", 6, 1.0, limit_pct=1.0)
+    assert result.export_rss_early_mib == pytest.approx(80.2)
+    assert result.export_growth_pct == pytest.approx(0.0, abs=0.5)
+    assert result.ok
+
+    growing = _memory([100_000] * 6, [0] * 6)
+    growing.export_samples = [80.0, 80.0, 81.0, 81.0, 82.0, 82.0]
+    result = growing.result("socket", 6, 1.0, limit_pct=1.0)
+    assert result.export_growth_pct == pytest.approx(2.5)
+    assert not result.ok  # the agent's own memory is flat; the export process's is not
+
+    without = _memory([100_000] * 6, [0] * 6)
+    assert without.result("socket", 6, 1.0, limit_pct=1.0).export_growth_pct == 0.0
