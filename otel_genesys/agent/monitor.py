@@ -56,6 +56,7 @@ from otel_genesys.genesys.oauth import Token, TokenProvider
 from otel_genesys.genesys.protocol import PING_TEXT, InboundKind
 from otel_genesys.genesys.protocol import classify as classify_text
 from otel_genesys.genesys.regions import endpoints_for
+from otel_genesys.telemetry import names as n
 
 log = logging.getLogger("otel_genesys.agent")
 
@@ -534,7 +535,7 @@ class ConnectionMonitor:
                 PongKind.DUPLICATE: AuditKind.DUPLICATE_PONG,
                 PongKind.UNSOLICITED: AuditKind.UNSOLICITED_PONG,
             }[result.kind]
-            self._event(kind, (("probe.mode", session.mode.value),), result.sequence)
+            self._event(kind, ((n.PROBE_MODE, session.mode.value),), result.sequence)
 
     def _reschedule(self) -> None:
         """A ping was settled: the loop need not wake before the next slot or deadline."""

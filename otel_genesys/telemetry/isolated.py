@@ -96,10 +96,11 @@ class TargetRefs:
     """Targets cross the pipe by number: the first batch that carries a target
     defines it, later ones refer to it.
 
-    A batch names a few thousand targets, and rebuilding each as a new object in
-    the export process cost about 1.4 µs an outcome (a frozen dataclass and its
+    A batch names up to thousands of targets, and each used to be rebuilt in the
+    export process as a new object for every outcome (a frozen dataclass and its
     hash); the export process now keeps one object per target, which also turns
-    its dictionary look-ups into identity hits. Bounded by the distinct targets
+    its dictionary look-ups into identity hits (``python -m bench.telemetry_cost``
+    reports the hand-off's cost per outcome). Bounded by the distinct targets
     (equal targets share a number).
 
     >>> from otel_genesys.core.outcome import TargetKind
@@ -201,12 +202,15 @@ class ForwardingRecorder(QueuedSink):
                 log_audit(record)
         refs = self._refs
         try:
-            with self._send_lock:  # pickled and sent in one go: definitions arrive first
-                try:
-                    self._conn.send_bytes(refs.dumps(("batch", batch)))
-                except BaseException:
-                    refs.forget_new()  # the export process never saw them
-                    raise
+            # Batches are shipped one at a time (the worker's drain), so each batch's
+            # definitions reach the export process before any batch that names them.
+            data = refs.dumps(("batch", batch))  # takes its definitions back if it fails
+            try:
+                with self._send_lock:
+                    self._conn.send_bytes(data)
+            except BaseException:
+                refs.forget_new()  # the export process never saw them
+                raise
         except (OSError, ValueError, pickle.PicklingError, TypeError, AttributeError):
             _log.debug("telemetry batch not shipped", exc_info=True)
             self.ship_errors += 1
@@ -423,7 +427,7 @@ def _child(conn: Connection) -> int:
         register_secret(secret)
     # No recorder thread here: this thread reads each batch and hands it to the
     # recorder itself (``pump``), one queue hop and one thread wake-up fewer per
-    # batch (at 10,000 connections the export process's CPU per probe fell ~10 %).
+    # batch (docs/performance.md: the export process's CPU per probe at 10,000).
     # The exporters keep their own threads, so a slow Collector stalls only them.
     telemetry = setup_telemetry(
         launch.settings, resource_attributes=launch.resource_attributes, recorder_thread=False

@@ -169,13 +169,12 @@ def _event_attrs(pairs: Iterable[tuple[str, Any]]) -> Attrs:
 _ProbeKey = tuple[TargetInfo, ProbeMode, int]
 _EventKey = tuple[TargetInfo, "ProbeMode | None", int]
 _MODES = (ProbeMode.CONTROL, ProbeMode.NOTIFICATION)
-_MODE_ATTRS = frozenset(("probe.mode", n.PROBE_MODE))
 
 
 def _event_mode(event: AuditEvent) -> ProbeMode | None:
     """The probe mode an event names in its attributes (pong anomalies do), else None."""
     for name, value in event.attributes:
-        if name in _MODE_ATTRS:
+        if name == n.PROBE_MODE:
             try:
                 return ProbeMode(value)
             except ValueError:
@@ -614,10 +613,6 @@ class QueuedSink:
     """
 
     _worker: OffloadWorker[Any]
-
-    def submit(self, record: Any) -> None:
-        """Queue one record built elsewhere (the export process's intake)."""
-        self._worker.put(record)
 
     def submit_many(self, records: list[Any]) -> None:
         """Queue a batch of records built elsewhere, in order (the export process's intake)."""

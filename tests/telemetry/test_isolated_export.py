@@ -136,8 +136,8 @@ def test_targets_cross_the_pipe_once_and_a_batch_that_failed_defines_them_again(
         # One batch: a first target's outcome and a record that cannot be pickled.
         with rec._worker._drain_lock:  # the worker cannot ship the first record alone
             rec.outcome(make_outcome(sequence=1, target=other))
-            rec.submit(make_event(AuditKind.RECONNECT, target=other,
-                                  attributes=(("cause", lambda: None),)))  # fmt: skip
+            rec.event(make_event(AuditKind.RECONNECT, target=other,
+                                 attributes=(("cause", lambda: None),)))  # fmt: skip
         assert telemetry.force_flush(20.0)
         assert rec.ship_errors == 1 and rec.dropped == 2
         # Later batches name it again (a fresh, equal object too) and TARGET twice.

@@ -133,7 +133,7 @@ def test_both_modes_share_sequence_numbers_and_events_find_their_own_mode(
     rec.outcome(make_outcome(5, mode=ProbeMode.CONTROL))
     rec.outcome(make_outcome(5, mode=ProbeMode.NOTIFICATION))
     rec.event(
-        make_event(AuditKind.DUPLICATE_PONG, sequence=5, attributes=(("probe.mode", "control"),))
+        make_event(AuditKind.DUPLICATE_PONG, sequence=5, attributes=((n.PROBE_MODE, "control"),))
     )
     spans = {s.attributes["genesys.probe.mode"]: s for s in _spans(memory_telemetry, n.SPAN_PROBE)}
     assert set(spans) == {"control", "notification"}
@@ -141,7 +141,7 @@ def test_both_modes_share_sequence_numbers_and_events_find_their_own_mode(
     assert spans["notification"].events == ()
     # Both ended now: a late pong of NOTIFICATION ping 5 becomes a child of that span.
     rec.event(
-        make_event(AuditKind.LATE_PONG, sequence=5, attributes=(("probe.mode", "notification"),))
+        make_event(AuditKind.LATE_PONG, sequence=5, attributes=((n.PROBE_MODE, "notification"),))
     )
     (late,) = _spans(memory_telemetry, "genesys.pong.late")
     assert late.parent is not None
