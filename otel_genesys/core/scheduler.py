@@ -21,11 +21,20 @@ systematic wake-up delay and asks to be woken earlier by most of it:
 
 1. On every fire with ``skipped == 0``, the wake-up delay
    ``d = max(0, now - wake)`` (``wake`` being the value `next_fire_ns`
-   returned for this slot) updates an EWMA:
-   ``S = d`` for the first sample, then ``S += (d - S) / 8``.
+   returned for this slot) is taken. The fires form blocks of 8; the
+   *systematic delay* ``S`` is the smallest ``d`` of the last complete block
+   and of the block in progress (so of the last 8 to 15 fires; before the
+   first block completes, of the fires so far).
    Fires that skipped slots are stalls, not drift, and are left out.
    ``d`` is measured against the wake time, not the slot, so it does not
    depend on the correction already applied and the loop cannot oscillate.
+   ``S`` is a minimum, not a mean: only the delay that every recent wake-up
+   had is systematic. When the delay varies (a loaded loop runs some timers
+   on time and some hundreds of milliseconds late), a mean would pull most
+   wake-ups early to make up for a few late ones. With the minimum, a probe
+   goes out before its slot only when its own wake-up was quicker than
+   every one of the last 8 or more. A rise is followed within 8-15 fires,
+   a fall at once.
 2. If ``enabled`` and ``S > max_drift_ns``, the correction is
    ``c = min(floor(adjust_factor * S), interval // 2)``, else ``c = 0``.
    The cap keeps two wake-ups at least half an interval apart: a "drift"
@@ -41,7 +50,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-_EWMA_SHIFT = 3  # gain 1/8, as TCP's SRTT: a few samples to follow a real change
+_BLOCK = 8  # fires per block of the floor estimate: follows a real change within 8-15 fires
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,7 +59,7 @@ class DriftSettings:
 
     enabled: bool = True
     max_drift_ns: int = 10_000_000
-    """Smoothed wake-up delay tolerated before compensating."""
+    """Systematic wake-up delay tolerated before compensating."""
     adjust_factor: float = 0.95
     """Share of the smoothed delay to wake earlier by (0..1)."""
 
@@ -91,11 +100,13 @@ class DriftScheduler:
     """
 
     __slots__ = (
+        "_block_min_ns",
+        "_block_n",
         "_correction_ns",
         "_drift",
+        "_floor_ns",
         "_index",
         "_last_fire_ns",
-        "_smoothed_ns",
         "_wake_ns",
         "interval_ns",
         "start_ns",
@@ -109,7 +120,9 @@ class DriftScheduler:
         self._drift = drift
         self._index = 0
         self._last_fire_ns = start_ns
-        self._smoothed_ns: int | None = None
+        self._floor_ns = -1  # minimum of the last complete block; -1 before the first
+        self._block_min_ns = -1  # minimum so far of the block in progress; -1 when empty
+        self._block_n = 0
         self._correction_ns = 0
         self._wake_ns = start_ns
 
@@ -124,9 +137,16 @@ class DriftScheduler:
         return self._correction_ns
 
     @property
-    def smoothed_delay_ns(self) -> int | None:
-        """The EWMA of wake-up delay; ``None`` before the first on-time fire."""
-        return self._smoothed_ns
+    def systematic_delay_ns(self) -> int | None:
+        """The wake-up delay every recent fire had; ``None`` before the first on-time fire.
+
+        The smallest delay over the last complete block of 8 on-time fires and the
+        block in progress (so over the last 8 to 15).
+        """
+        floor, current = self._floor_ns, self._block_min_ns
+        if floor < 0:
+            return None if current < 0 else current
+        return floor if current < 0 or floor < current else current
 
     def next_fire_ns(self) -> int:
         """When the caller should wake next; never before the previous fire."""
@@ -142,10 +162,15 @@ class DriftScheduler:
         requested_pull = slot - self._wake_ns
         if skipped == 0:
             delay = max(0, now_ns - self._wake_ns)
-            s = self._smoothed_ns
-            self._smoothed_ns = delay if s is None else s + ((delay - s) >> _EWMA_SHIFT)
+            block_min = self._block_min_ns
+            if block_min < 0 or delay < block_min:
+                block_min = delay
+            if self._block_n == _BLOCK - 1:
+                self._floor_ns, self._block_min_ns, self._block_n = block_min, -1, 0
+            else:
+                self._block_min_ns, self._block_n = block_min, self._block_n + 1
         drift = self._drift
-        s = self._smoothed_ns
+        s = self.systematic_delay_ns
         if drift.enabled and s is not None and s > drift.max_drift_ns:
             self._correction_ns = min(int(drift.adjust_factor * s), interval // 2)
         else:

@@ -54,14 +54,14 @@ def test_drift_below_limit_is_not_corrected() -> None:
         t = s.fire(s.next_fire_ns() + 5 * MS)  # a steady 5 ms wake-up delay
         assert t.correction_ns == 0
     assert s.correction_ns == 0
-    assert s.smoothed_delay_ns == 5 * MS
+    assert s.systematic_delay_ns == 5 * MS
 
 
 def test_systematic_delay_above_limit_is_pulled_in() -> None:
     s = DriftScheduler(1_000 * MS, 0, DriftSettings(True, 10 * MS, 0.95))
     delay = 20 * MS
     t = s.fire(s.next_fire_ns() + delay)
-    # First sample seeds the EWMA: S = 20 ms > 10 ms, pull = 0.95 * 20 ms = 19 ms.
+    # The first sample is the estimate so far: S = 20 ms > 10 ms, pull = 0.95 * 20 ms = 19 ms.
     assert t.correction_ns == 0 and s.correction_ns == 19 * MS
     assert s.next_fire_ns() == 1_000 * MS - 19 * MS
     t = s.fire(s.next_fire_ns() + delay)
@@ -86,7 +86,45 @@ def test_stalls_do_not_feed_the_drift_estimate() -> None:
     s = DriftScheduler(1_000 * MS, 0, DriftSettings(True, 10 * MS, 0.95))
     s.fire(0)
     s.fire(30_000 * MS)  # a 29 s stall: skipped slots, not drift
-    assert s.smoothed_delay_ns == 0 and s.correction_ns == 0
+    assert s.systematic_delay_ns == 0 and s.correction_ns == 0
+
+
+def test_a_few_very_late_wake_ups_do_not_pull_the_others_early() -> None:
+    # A loaded loop: most timers run 5 ms late, one in eight 600 ms late. Nothing is
+    # systematic beyond 5 ms, so nothing is corrected and no probe leaves early. (A mean,
+    # about 79 ms here, would pull every wake-up some 75 ms early.)
+    s = DriftScheduler(1_000 * MS, 0, DriftSettings(True, 10 * MS, 0.95))
+    late = []
+    for i in range(64):
+        t = s.fire(s.next_fire_ns() + (600 if i % 8 == 3 else 5) * MS)
+        late.append(t.lateness_ns)
+        assert t.correction_ns == 0
+    assert min(late) == 5 * MS
+    assert s.systematic_delay_ns == 5 * MS
+
+
+def test_a_raised_delay_is_followed_within_two_blocks() -> None:
+    s = DriftScheduler(1_000 * MS, 0, DriftSettings(True, 10 * MS, 0.95))
+    s.fire(s.next_fire_ns())  # one on-time fire opens the first block
+    fires_until_corrected = None
+    for i in range(1, 40):
+        s.fire(s.next_fire_ns() + 30 * MS)
+        if s.correction_ns and fires_until_corrected is None:
+            fires_until_corrected = i
+    # The block holding the on-time fire ends after 7 more; the next one is all 30 ms.
+    assert fires_until_corrected == 15
+    assert s.correction_ns == int(0.95 * 30 * MS)
+    t = s.fire(s.next_fire_ns() + 30 * MS)
+    assert t.lateness_ns == 30 * MS - int(0.95 * 30 * MS)
+
+
+def test_a_single_quick_wake_up_drops_the_correction_at_once() -> None:
+    s = DriftScheduler(1_000 * MS, 0, DriftSettings(True, 10 * MS, 0.95))
+    for _ in range(20):
+        s.fire(s.next_fire_ns() + 40 * MS)
+    assert s.correction_ns == 38 * MS
+    s.fire(s.next_fire_ns() + 1 * MS)
+    assert s.correction_ns == 0 and s.systematic_delay_ns == 1 * MS
 
 
 def test_correction_is_capped_at_half_an_interval() -> None:
@@ -102,7 +140,7 @@ def test_disabled_compensation_still_measures() -> None:
     s = DriftScheduler(1_000 * MS, 0, DriftSettings(False, 10 * MS, 0.95))
     for _ in range(5):
         s.fire(s.next_fire_ns() + 50 * MS)
-    assert s.smoothed_delay_ns == 50 * MS and s.correction_ns == 0
+    assert s.systematic_delay_ns == 50 * MS and s.correction_ns == 0
 
 
 def test_invalid_settings() -> None:
