@@ -288,23 +288,33 @@ def _export_split(records: list[dict[str, Any]]) -> list[str]:
     for n, runs in sorted(by_n.items()):
         agent_cpu = Spread.of((r["cpu_s"] - r["export_cpu_s"]) / r["cycles"] * 1e6 for r in runs)
         export_cpu = Spread.of(r["export_cpu_s"] / r["cycles"] * 1e6 for r in runs)
-        export_rss = Spread.of(r["export_rss"] / n / 1024 for r in runs)
-        agent_rss = Spread.of((r["rss_steady"] - r["export_rss"] - r["rss_base"]) / n / 1024
-                              for r in runs)
+        # Records from before the export process's base was taken (no export_rss_base)
+        # count its whole RSS as growth, as the report did then.
+        export_rss = Spread.of((r["export_rss"] - r.get("export_rss_base", 0)) / n / 1024
+                               for r in runs)
+        agent_rss = Spread.of((r["rss_steady"] - r["export_rss"] - r["rss_base"]
+                               + r.get("export_rss_base", 0)) / n / 1024 for r in runs)
+        export_base = Spread.of(r.get("export_rss_base", 0) / 2**20 for r in runs)
+        reads = sorted({r.get("export_cpu_read", "ticks") for r in runs})
         body.append((f"{n:,}", agent_cpu.fmt("{:.0f}"), export_cpu.fmt("{:.0f}"),
-                     agent_rss.fmt("{:.1f}"), export_rss.fmt("{:.1f}")))
+                     "/".join(reads), agent_rss.fmt("{:.1f}"), export_rss.fmt("{:.1f}"),
+                     export_base.fmt("{:.1f}")))
     return [
         "### The export process's share",
         "",
         f"*{ISOLATED}* split by process: the agent's own process (probing, and handing "
         "records to the pipe) and the export process (metrics, spans, OTLP). RSS per "
-        "connection: the agent's growth over its start-up RSS; the export process's whole RSS "
-        "(its fixed part, the interpreter and the SDK, is the whole figure at one "
-        "connection). The export process's CPU is read from the OS in 10 ms ticks, so at one "
-        "connection (a handful of cycles in the window) that cell is coarse.",
+        "connection is each process's growth over its own RSS before the first socket "
+        "(the agent's after its imports and set-up; the export process's once it reported "
+        "ready); the export process's RSS at that point, its fixed part (interpreter, SDK, "
+        "exporters), is in the last column and not in the per-connection figures. The "
+        "export process's CPU is read per thread in nanoseconds (`schedstat`), or from the "
+        "OS's 10 ms ticks when a thread ended inside the window (`ticks`: coarse at one "
+        "connection).",
         "",
-        _table(("N", "agent process CPU/cycle µs", "export process CPU/cycle µs",
-                "agent process RSS/conn KiB", "export process RSS/conn KiB"), body),
+        _table(("N", "agent process CPU/cycle µs", "export process CPU/cycle µs", "CPU read",
+                "agent process RSS/conn KiB", "export process RSS/conn KiB",
+                "export process at start MiB"), body),
         "",
     ]
 
@@ -782,8 +792,10 @@ def render(results: Results, cells: list[TruthCell], rows: list[ScaleRow],
             f"{plan['window_s']:g} s window ({plan['window_one_s']:g} s at one connection). "
             "*ratio* = CPU per cycle ÷ the bare client's in the same repetition. "
             "*agent, export process*: the OTel SDK in the export process that `otel-genesys "
-            "run` starts by default (`telemetry.isolation = \"process\"`); its CPU and RSS are "
-            "added to the agent's. *agent* (and the other agent rows) build telemetry on a "
+            "run` starts by default (`telemetry.isolation = \"process\"`); its CPU and RSS "
+            "growth are added to the agent's (RSS from each process's base before the first "
+            "socket; the export process's fixed RSS is in *The export process's share*). "
+            "*agent* (and the other agent rows) build telemetry on a "
             "worker thread of the agent's own process (`isolation = \"thread\"`). "
             "*agent, spans 10%*: `span_ratio=0.1`. *agent, export process, uvloop*: the "
             "shipped placement with the whole client on uvloop's event loop (a trial; the "
