@@ -152,23 +152,39 @@ class _ChildCpu:
     def _ticks(self) -> float:
         return float(sum(self._process.cpu_times()[:2]))
 
-    def _threads(self) -> dict[str, int] | None:
+    def _threads(self) -> dict[str, tuple[str, int]] | None:
+        """Thread id -> (its name as the OS knows it, its run time in ns)."""
         try:
             out = {}
             for tid in os.listdir(f"/proc/{self._pid}/task"):
+                with open(f"/proc/{self._pid}/task/{tid}/comm") as f:
+                    name = f.read().strip()
                 with open(f"/proc/{self._pid}/task/{tid}/schedstat") as f:
-                    out[tid] = int(f.read().split()[0])
+                    out[tid] = (name, int(f.read().split()[0]))
             return out
         except (OSError, ValueError, IndexError):
             return None
 
     def seconds(self) -> tuple[float, str]:
         """CPU seconds since construction, and how they were read."""
+        by_name, how = self.by_thread_name()
+        return sum(by_name.values()), how
+
+    def by_thread_name(self) -> tuple[dict[str, float], str]:
+        """CPU seconds since construction per OS thread name, and how they were read.
+
+        Python's threads all carry the interpreter's name (``python``); gRPC names its
+        native threads (``event_engine``, ``lifeguard``, ``grpc_global_tim``...). With
+        ticks there is no split: everything is under ``"*"``.
+        """
         threads1, ticks = self._threads(), self._ticks() - self._ticks0
         threads0 = self._threads0
         if threads0 is None or threads1 is None or not threads0.keys() <= threads1.keys():
-            return ticks, "ticks"
-        return sum(ns - threads0.get(tid, 0) for tid, ns in threads1.items()) / 1e9, "schedstat"
+            return {"*": ticks}, "ticks"
+        out: dict[str, float] = {}
+        for tid, (name, ns) in threads1.items():
+            out[name] = out.get(name, 0.0) + (ns - threads0.get(tid, (name, 0))[1]) / 1e9
+        return out, "schedstat"
 
 
 def _summary(values: list[int]) -> dict[str, float]:
@@ -631,7 +647,9 @@ async def _measure(
     out["cpu_s"] = cpu1 - cpu0
     if export is not None:
         # The export process is part of the agent's cost: CPU and memory both count.
-        out["export_cpu_s"], out["export_cpu_read"] = export.seconds()
+        by_name, out["export_cpu_read"] = export.by_thread_name()
+        out["export_cpu_s"] = sum(by_name.values())
+        out["export_cpu_by_thread"] = by_name
         out["cpu_s"] += out["export_cpu_s"]
         out["export_rss"] = int(psutil.Process(out["export_pid"]).memory_info().rss)
     if server is not None:

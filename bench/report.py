@@ -276,6 +276,10 @@ def scale_rows(records: list[dict[str, Any]]) -> list[ScaleRow]:
     return rows
 
 
+_PYTHON_THREAD = "python"
+"""The OS name of every thread Python starts (it does not name them)."""
+
+
 def _export_split(records: list[dict[str, Any]]) -> list[str]:
     """Markdown: the export-process variant's CPU and memory, per process."""
     by_n: dict[int, list[dict[str, Any]]] = defaultdict(list)
@@ -288,6 +292,10 @@ def _export_split(records: list[dict[str, Any]]) -> list[str]:
     for n, runs in sorted(by_n.items()):
         agent_cpu = Spread.of((r["cpu_s"] - r["export_cpu_s"]) / r["cycles"] * 1e6 for r in runs)
         export_cpu = Spread.of(r["export_cpu_s"] / r["cycles"] * 1e6 for r in runs)
+        split = [r for r in runs if "*" not in r.get("export_cpu_by_thread", {"*": 0})]
+        native = Spread.of(
+            sum(v for k, v in r["export_cpu_by_thread"].items() if k != _PYTHON_THREAD)
+            / r["cycles"] * 1e6 for r in split) if split else None
         # Records from before the export process's base was taken (no export_rss_base)
         # count its whole RSS as growth, as the report did then.
         export_rss = Spread.of((r["export_rss"] - r.get("export_rss_base", 0)) / n / 1024
@@ -297,7 +305,8 @@ def _export_split(records: list[dict[str, Any]]) -> list[str]:
         export_base = Spread.of(r.get("export_rss_base", 0) / 2**20 for r in runs)
         reads = sorted({r.get("export_cpu_read", "ticks") for r in runs})
         body.append((f"{n:,}", agent_cpu.fmt("{:.0f}"), export_cpu.fmt("{:.0f}"),
-                     "/".join(reads), agent_rss.fmt("{:.1f}"), export_rss.fmt("{:.1f}"),
+                     native.fmt("{:.0f}") if native is not None else "—", "/".join(reads),
+                     agent_rss.fmt("{:.1f}"), export_rss.fmt("{:.1f}"),
                      export_base.fmt("{:.1f}")))
     return [
         "### The export process's share",
@@ -310,9 +319,13 @@ def _export_split(records: list[dict[str, Any]]) -> list[str]:
         "exporters), is in the last column and not in the per-connection figures. The "
         "export process's CPU is read per thread in nanoseconds (`schedstat`), or from the "
         "OS's 10 ms ticks when a thread ended inside the window (`ticks`: coarse at one "
-        "connection).",
+        "connection, and not split by thread). *of which gRPC's threads*: the export "
+        "process's threads that Python did not start (gRPC's `event_engine`, `lifeguard`, "
+        "`grpc_global_tim`...), which wake on their own schedule whether or not anything "
+        "is sent.",
         "",
-        _table(("N", "agent process CPU/cycle µs", "export process CPU/cycle µs", "CPU read",
+        _table(("N", "agent process CPU/cycle µs", "export process CPU/cycle µs",
+                "of which gRPC's threads µs", "CPU read",
                 "agent process RSS/conn KiB", "export process RSS/conn KiB",
                 "export process at start MiB"), body),
         "",

@@ -30,6 +30,10 @@ def test_reads_run_time_finer_than_clock_ticks() -> None:
         used = time.process_time() - before
         seconds, how = cpu.seconds()
         assert how == "schedstat"
+        by_name, _ = cpu.by_thread_name()
+        # Split by OS thread name (this process's threads share one); nothing lost.
+        assert "*" not in by_name
+        assert sum(by_name.values()) == pytest.approx(seconds, abs=0.002)
         err = abs(seconds - used)
         best = err if best is None else min(best, err)
     assert best is not None and best < 0.002

@@ -111,6 +111,10 @@ def test_bench_harness_smoke_run_writes_report_and_plots(tmp_path: Path) -> None
     assert isolated["export_cpu_read"] in ("schedstat", "ticks")
     if isolated["export_cpu_read"] == "schedstat":
         assert 0 < isolated["export_cpu_s"] <= isolated["cpu_s"]
+        # Split by thread: Python's threads (the recorder's) and gRPC's own.
+        threads = isolated["export_cpu_by_thread"]
+        assert threads["python"] > 0
+        assert sum(threads.values()) == pytest.approx(isolated["export_cpu_s"])
     else:
         assert 0 <= isolated["export_cpu_s"] <= isolated["cpu_s"]
     assert isolated["export_pid"] and isolated["export_rss"] > 0
