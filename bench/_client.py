@@ -8,7 +8,7 @@ and prints one JSON result line on stdout:
   telemetry, default GC);
 - ``agent``: the real product — :class:`otel_genesys.agent.supervisor.Agent`
   wired to telemetry exactly as ``otel-genesys run`` does (``setup_telemetry``,
-  ``gc_tune``, ``make_agent``), OTLP/gRPC to a discarding endpoint, results
+  ``limit_malloc_arenas``, ``gc_tune``, ``make_agent``), OTLP/gRPC to a discarding endpoint, results
   collected through ``Agent.on_outcome``;
 - ``websockets``: the peer — the ``websockets`` library's keepalive pings
   (``ping_interval``), reading the ``latency`` it measures on every pong.
@@ -689,6 +689,10 @@ def main(argv: list[str] | None = None) -> int:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     except (ImportError, ValueError, OSError):
         pass
+    if spec.kind == "agent":
+        from otel_genesys.telemetry.gctune import limit_malloc_arenas
+
+        limit_malloc_arenas()  # as `otel-genesys run` does, before any thread starts
     if "uvloop" in spec.levers:
         import uvloop
 
