@@ -289,14 +289,17 @@ class _Window:
     def __init__(self, binding: _Binding) -> None:
         self.binding = binding
         self.ok = 0
-        self.failed: dict[tuple[str, str], int] = {}
+        # Failures, degraded samples and breaches are rare: their cells are made by the
+        # first one (most windows never need them, and one window per target lives
+        # between collections).
+        self.failed: dict[tuple[str, str], int] | None = None
         self.rtt_trusted = _Hist(n.BUCKETS_RTT)
-        self.rtt_degraded = _Hist(n.BUCKETS_RTT)
+        self.rtt_degraded: _Hist | None = None
         self.jitter_c = _Hist(n.BUCKETS_JITTER)
         self.jitter_r = _Hist(n.BUCKETS_JITTER)
         self.pdv = _Hist(n.BUCKETS_JITTER)
         self.lateness = _Hist(n.BUCKETS_LAG)
-        self.breaches: dict[str, int] = {}
+        self.breaches: dict[str, int] | None = None
         self.degraded = 0
 
 
@@ -311,9 +314,10 @@ def _items(windows: dict[tuple[TargetInfo, ProbeMode], _Window]) -> list[_Item]:
         if w.ok:
             k, a = b.probe_series(_OK.value, None)
             out.append((_PROBES, k, a, w.ok))
-        for (outcome, error_type), count in w.failed.items():
-            k, a = b.probe_series(outcome, error_type)
-            out.append((_PROBES, k, a, count))
+        if w.failed is not None:
+            for (outcome, error_type), count in w.failed.items():
+                k, a = b.probe_series(outcome, error_type)
+                out.append((_PROBES, k, a, count))
         for idx, hist, (k, a) in (
             (_RTT, w.rtt_trusted, b.rtt[Confidence.TRUSTED]),
             (_RTT, w.rtt_degraded, b.rtt[Confidence.DEGRADED]),
@@ -322,11 +326,12 @@ def _items(windows: dict[tuple[TargetInfo, ProbeMode], _Window]) -> list[_Item]:
             (_PDV, w.pdv, b.base),
             (_LATENESS, w.lateness, b.base),
         ):
-            if hist.max >= 0.0:  # at least one value (every value is >= 0)
+            if hist is not None and hist.max >= 0.0:  # a value (every value is >= 0)
                 out.append((idx, k, a, hist))
-        for threshold, count in w.breaches.items():
-            k, a = b.breach_series(threshold)
-            out.append((_BREACHES, k, a, count))
+        if w.breaches is not None:
+            for threshold, count in w.breaches.items():
+                k, a = b.breach_series(threshold)
+                out.append((_BREACHES, k, a, count))
         if w.degraded:
             k, a = b.base
             out.append((_DEGRADED_N, k, a, w.degraded))
@@ -655,11 +660,20 @@ class ProbeMetrics:
                     w.ok += 1
                 else:
                     fkey = (o.outcome.value, o.error_type or o.outcome.value)
-                    w.failed[fkey] = w.failed.get(fkey, 0) + 1
+                    failed = w.failed
+                    if failed is None:
+                        failed = w.failed = {}
+                    failed[fkey] = failed.get(fkey, 0) + 1
                 if o.rtt_ns is not None:
                     v = o.rtt_ns / 1e9
                     if 0.0 <= v < _INF:
-                        (w.rtt_degraded if o.confidence is _DEGRADED else w.rtt_trusted).add(v)
+                        if o.confidence is _DEGRADED:
+                            h = w.rtt_degraded
+                            if h is None:
+                                h = w.rtt_degraded = _Hist(n.BUCKETS_RTT)
+                            h.add(v)
+                        else:
+                            w.rtt_trusted.add(v)
                 if o.jitter_ns is not None:
                     v = o.jitter_ns / 1e9
                     if 0.0 <= v < _INF:
@@ -677,6 +691,8 @@ class ProbeMetrics:
                     w.lateness.add(v)
                 if o.breaches:
                     breaches = w.breaches
+                    if breaches is None:
+                        breaches = w.breaches = {}
                     for breach in o.breaches:
                         t = breach.threshold
                         breaches[t] = breaches.get(t, 0) + 1
