@@ -10,7 +10,7 @@ import pytest
 
 pytest.importorskip("psutil")
 
-from bench._client import _ChildCpu  # noqa: E402
+from bench._client import _ChildCpu
 
 
 def _spin(seconds: float) -> None:
