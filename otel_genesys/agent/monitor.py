@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import random
 import ssl as ssl_module
@@ -67,6 +68,9 @@ CHANNEL_EXPIRY_MARGIN_S = 300.0
 
 _WS_CLOSED = (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSING, aiohttp.WSMsgType.CLOSED)
 
+_WS_TIMEOUT = aiohttp.ClientWSTimeout(ws_receive=None, ws_close=5.0)
+"""Every handshake's timeouts: one immutable value that each open socket refers to."""
+
 
 def target_info(target: Target) -> TargetInfo:
     """The low-cardinality identity of a target (no channel ids, no paths)."""
@@ -97,8 +101,13 @@ def target_info(target: Target) -> TargetInfo:
     )
 
 
+@functools.lru_cache(maxsize=256)
 def probe_settings(monitor: MonitorConfig) -> ProbeSettings:
-    """The core's view of a target's monitoring knobs."""
+    """The core's view of a target's monitoring knobs.
+
+    Both are frozen values, so targets with equal monitoring knobs share one
+    `ProbeSettings` instead of each connection holding a copy.
+    """
     return ProbeSettings(
         max_latency_ns=monitor.max_latency_ns,
         max_jitter_ns=monitor.max_jitter_ns,
@@ -112,7 +121,7 @@ def probe_settings(monitor: MonitorConfig) -> ProbeSettings:
     )
 
 
-@dataclass
+@dataclass(slots=True)
 class Link:
     """One live WebSocket with what it was opened with."""
 
@@ -131,7 +140,7 @@ class Link:
     """The last text frame read."""
 
 
-@dataclass
+@dataclass(slots=True)
 class TargetStatus:
     """What the live view, health endpoint and ``check`` read about a target."""
 
@@ -210,10 +219,22 @@ class ConnectionMonitor:
         self._next_rollover_try_ns = 0
         self._token_generation: int | None = None
         self._refreshed = False
-        self._tasks: set[asyncio.Task[None]] = set()
-        self.stopped = asyncio.Event()
+        # Rarely needed, so made on first use: an empty set is 216 bytes, an Event with
+        # its waiter deque ~0.8 KiB, and there is one monitor per connection.
+        self._tasks: set[asyncio.Task[None]] | None = None
+        self._stopped: asyncio.Event | None = None
+        self._finished = False
 
     # ------------------------------------------------------------------ public
+
+    @property
+    def stopped(self) -> asyncio.Event:
+        """Set once `run` has returned (made on first use, already set if it has)."""
+        if self._stopped is None:
+            self._stopped = asyncio.Event()
+            if self._finished:
+                self._stopped.set()
+        return self._stopped
 
     def snapshots(self) -> dict[ProbeMode, SessionSnapshot]:
         """Statistics of each probe mode (sorts bounded windows: not per probe)."""
@@ -232,7 +253,9 @@ class ConnectionMonitor:
             self._abort_all()
             await self._close_links()
             self._set_state(ConnectionState.STOPPED)
-            self.stopped.set()
+            self._finished = True
+            if self._stopped is not None:
+                self._stopped.set()
 
     # ----------------------------------------------------------------- internals
 
@@ -457,7 +480,7 @@ class ConnectionMonitor:
                     max_msg_size=self.monitor.max_message_bytes + 1,
                     headers=headers,
                     ssl=self._ssl(),
-                    timeout=aiohttp.ClientWSTimeout(ws_receive=None, ws_close=5.0),
+                    timeout=_WS_TIMEOUT,
                 )
             except aiohttp.WSServerHandshakeError as exc:
                 self._lifecycle(
@@ -736,6 +759,8 @@ class ConnectionMonitor:
 
     def _background(self, coro: Any) -> None:
         task: asyncio.Task[None] = asyncio.create_task(coro)
+        if self._tasks is None:
+            self._tasks = set()
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -762,7 +787,7 @@ class ConnectionMonitor:
         for link in (self._link, self._standby):
             if link is not None:
                 await self._close_link(link)
-        for task in list(self._tasks):
+        for task in list(self._tasks or ()):
             task.cancel()
             with contextlib.suppress(BaseException):
                 await task

@@ -22,8 +22,10 @@ under the 125-byte control-frame limit). A pong is looked up by payload:
 pending → MATCHED; a recently timed-out or aborted payload → LATE (once;
 further copies are DUPLICATE); a recently answered one → DUPLICATE; anything
 else (a foreign nonce, a sequence never sent or older than the last
-`RECENT_PINGS` pings) → UNSOLICITED. The memory is one byte of state per
-recent sequence number, 1 KiB per session.
+`RECENT_PINGS` pings) → UNSOLICITED. The memory is one bit per recent
+sequence number, 128 bytes per session: a recent ping that is no longer
+pending either still waits for its late pong (bit set) or has had its answer
+(bit clear); a pending one is found by its payload before the bit is read.
 
 **Matching, NOTIFICATION mode.** The Genesys JSON ping carries no id and the
 server answers in order, so a pong settles the oldest unanswered ping. Pings
@@ -86,10 +88,9 @@ CONTROL_PAYLOAD_LIMIT = 125
 """RFC 6455 §5.5: control frame payloads are at most 125 bytes."""
 _SEQ_BYTES = 8
 RECENT_PINGS = 1024
-"""CONTROL mode remembers how the last this-many pings ended (one byte each)."""
+"""CONTROL mode remembers how the last this-many pings ended (one bit each)."""
 RTT_PERCENTILE_CAP = 4096
 """The RTT percentile window is ``min(stability_window, RTT_PERCENTILE_CAP)`` samples."""
-_OPEN, _UNANSWERED, _ANSWERED = 0, 1, 2
 GHOST_HORIZON_TIMEOUTS = 2
 """A ghost is kept until ``deadline + GHOST_HORIZON_TIMEOUTS * timeout``."""
 
@@ -221,6 +222,23 @@ class SessionSnapshot:
     ghosts: int = 0
 
 
+def _mark_unanswered(bits: bytearray, sequence: int) -> None:
+    """Ping ``sequence`` ended without a pong (timed out or aborted): a pong now is LATE."""
+    i = sequence % RECENT_PINGS
+    bits[i >> 3] |= 1 << (i & 7)
+
+
+def _mark_answered(bits: bytearray, sequence: int) -> None:
+    """Ping ``sequence`` has had its pong: another one is a DUPLICATE."""
+    i = sequence % RECENT_PINGS
+    bits[i >> 3] &= ~(1 << (i & 7))
+
+
+def _is_unanswered(bits: bytearray, sequence: int) -> bool:
+    i = sequence % RECENT_PINGS
+    return bool(bits[i >> 3] >> (i & 7) & 1)
+
+
 class _Ping:
     """One ping in flight (or, in NOTIFICATION mode, a ghost of one)."""
 
@@ -276,10 +294,10 @@ class ProbeSession:
     # One session per connection and mode: no per-instance __dict__.
     __slots__ = (
         "_aborted", "_ambiguous", "_ambiguous_samples", "_control", "_degraded", "_duplicates",
-        "_ended", "_exclude", "_flag", "_ghost_consumed", "_ghosts", "_held", "_held_at_ns",
+        "_exclude", "_flag", "_ghost_consumed", "_ghosts", "_held", "_held_at_ns",
         "_jitter", "_last_rtt_ns", "_late", "_ok", "_outstanding", "_payload_len", "_pending",
         "_queue", "_rto", "_rtts", "_sent", "_seq", "_stability", "_thresholds", "_timeouts",
-        "_unsolicited", "mode", "nonce", "settings", "stalls", "target",
+        "_unanswered_bits", "_unsolicited", "mode", "nonce", "settings", "stalls", "target",
     )  # fmt: skip
 
     def __init__(
@@ -313,9 +331,9 @@ class ProbeSession:
         self._flag = settings.degraded_policy != "count"
         self._seq = 0
         self._last_rtt_ns: int | None = None
-        # CONTROL: payload -> ping, in send order; how recent pings ended, by sequence.
+        # CONTROL: payload -> ping, in send order; how recent pings ended, a bit each.
         self._pending: dict[bytes, _Ping] = {}
-        self._ended = bytearray(RECENT_PINGS if self._control else 0)  # CONTROL only
+        self._unanswered_bits = bytearray(RECENT_PINGS // 8 if self._control else 0)
         self._payload_len = _SEQ_BYTES + len(self.nonce)
         # NOTIFICATION: unanswered pings and ghosts in send order.
         self._queue: deque[_Ping] = _NO_QUEUE if self._control else deque()
@@ -347,8 +365,9 @@ class ProbeSession:
         if self._control:
             payload = seq.to_bytes(_SEQ_BYTES, "big") + self.nonce
             ping = _Ping(seq, payload, now_ns, wall_ns, lateness_ns, timeout)
+            # Its bit still tells how ping seq - RECENT_PINGS ended: while this one is
+            # pending it is found by payload, and its own end overwrites the bit.
             self._pending[payload] = ping
-            self._ended[seq % RECENT_PINGS] = _OPEN
         else:
             payload = b""
             ping = _Ping(seq, payload, now_ns, wall_ns, lateness_ns, timeout)
@@ -361,7 +380,7 @@ class ProbeSession:
         if self._control:
             ping = next(iter(self._pending.values()))
             del self._pending[ping.payload]
-            self._ended[ping.sequence % RECENT_PINGS] = _UNANSWERED
+            _mark_unanswered(self._unanswered_bits, ping.sequence)
             self._outstanding -= 1
             self._held.append(self._settle_timeout(ping, now_ns))
         else:
@@ -386,18 +405,19 @@ class ProbeSession:
         ping = self._pending.pop(payload, None)
         if ping is not None:
             self._outstanding -= 1
-            self._ended[ping.sequence % RECENT_PINGS] = _ANSWERED
+            _mark_answered(self._unanswered_bits, ping.sequence)
             outcome = self._settle_ok(ping, now_ns, ambiguous=False)
             return PongResult(PongKind.MATCHED, outcome, ping.sequence)
         seq = self._recent_sequence(payload)
-        state = _OPEN if seq is None else self._ended[seq % RECENT_PINGS]
-        if seq is None or state == _OPEN:
+        if seq is None:
             self._unsolicited += 1
             return PongResult(PongKind.UNSOLICITED, None, None)
-        if state == _ANSWERED:
+        # A recent sequence that is not pending has ended, and every way out of
+        # `_pending` sets its bit: it had its pong already, or is still without one.
+        if not _is_unanswered(self._unanswered_bits, seq):
             self._duplicates += 1
             return PongResult(PongKind.DUPLICATE, None, seq)
-        self._ended[seq % RECENT_PINGS] = _ANSWERED
+        _mark_answered(self._unanswered_bits, seq)
         self._late += 1
         return PongResult(PongKind.LATE, None, seq)
 
@@ -444,7 +464,7 @@ class ProbeSession:
             for ping in expired:
                 del self._pending[ping.payload]
                 self._outstanding -= 1
-                self._ended[ping.sequence % RECENT_PINGS] = _UNANSWERED
+                _mark_unanswered(self._unanswered_bits, ping.sequence)
                 out.append(self._settle_timeout(ping, now_ns))
             return out
         changed = False
@@ -516,7 +536,7 @@ class ProbeSession:
         out = self._take_held()
         if self._control:
             for ping in self._pending.values():
-                self._ended[ping.sequence % RECENT_PINGS] = _UNANSWERED
+                _mark_unanswered(self._unanswered_bits, ping.sequence)
                 out.append(self._settle_abort(ping, now_ns))
             self._pending.clear()
         else:

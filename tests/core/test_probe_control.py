@@ -132,7 +132,7 @@ def test_recent_memory_is_bounded() -> None:
     s.pong(s.send(10**12, WALL0).payload, 10**12 + 1)
     # One more ping and the first is forgotten: an unknown payload now.
     assert s.pong(first.payload, 10**12).kind is PongKind.UNSOLICITED
-    assert len(s._ended) == RECENT_PINGS
+    assert len(s._unanswered_bits) == RECENT_PINGS // 8  # one bit per remembered ping
 
 
 def test_foreign_or_future_payloads_are_unsolicited() -> None:
