@@ -50,6 +50,7 @@ from opentelemetry.sdk.metrics.export import (
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
+from otel_genesys.telemetry.attrsets import AttrSet
 from otel_genesys.telemetry.wire import (
     VARINT_1,
     encode_attributes,
@@ -335,9 +336,12 @@ class MetricsEncoder:
             # (tag, names, types) is shared by every set with the same names and value
             # types, so an entry costs its key and values tuples, not one tuple per
             # attribute. Types are in the key: True == 1 but encodes differently.
-            values = tuple(attrs.values())
+            if type(attrs) is AttrSet:  # the probe metrics' sets: tuples already there
+                names, values = attrs.names, attrs.vals
+            else:
+                names, values = tuple(attrs), tuple(attrs.values())
             types = tuple(map(type, values))
-            shape = (tag, tuple(attrs), types)
+            shape = (tag, names, types)
             shape = self._shapes.setdefault(shape, shape)
             key = (shape, values)
             hit = self._attrs.get(key)

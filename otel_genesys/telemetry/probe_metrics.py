@@ -53,7 +53,7 @@ import math
 import threading
 import time
 from bisect import bisect_left
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from typing import Any, Final, cast
@@ -91,6 +91,7 @@ from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
 from otel_genesys.core.outcome import Confidence, Outcome, ProbeMode, ProbeOutcome, TargetInfo
 from otel_genesys.telemetry import names as n
+from otel_genesys.telemetry.attrsets import AttrSet
 
 __all__ = ["METRIC_NAMES", "ProbeMetrics", "target_metric_attrs"]
 
@@ -105,8 +106,7 @@ _CUMULATIVE: Final = AggregationTemporality.CUMULATIVE
 _DELTA: Final = AggregationTemporality.DELTA
 _DEFAULT_CARDINALITY_LIMIT: Final = 2_000
 """The SDK's attribute sets per metric stream unless a reader or view says otherwise."""
-_OVERFLOW_ATTRS: Final[Attrs] = {"otel.metric.overflow": True}
-_OVERFLOW_KEY: Final = ("otel.metric.overflow",)
+_OVERFLOW: Final = AttrSet.of({"otel.metric.overflow": True})
 
 
 def target_metric_attrs(target: TargetInfo) -> Attrs:
@@ -214,24 +214,13 @@ class _Hist:
         return h
 
 
-_NAME_SETS: dict[tuple[str, ...], tuple[str, ...]] = {}
-"""One shared tuple per set of attribute names (a handful: base, +confidence, ...)."""
+def _clean(attrs: Attrs) -> AttrSet:
+    """The series' attributes as the SDK would store them (cleaned the SDK's way).
 
-
-def _clean(attrs: Attrs) -> tuple[Attrs, Hashable]:
-    """The attributes as the SDK would store them, and a key identifying the series.
-
-    The key is (sorted names, their values): equal exactly when the attribute sets
-    are, and three objects per series, the names tuple shared by all series with
-    the same names, instead of one tuple per attribute.
+    The :class:`AttrSet` is also the series' key: equal exactly when the attribute
+    sets are, with the names tuple shared by all series with the same names.
     """
-    cleaned = dict(_clean_attribute_value(attrs, None))
-    names = tuple(sorted(cleaned))
-    names = _NAME_SETS.setdefault(names, names)
-    return cleaned, (names, tuple([cleaned[k] for k in names]))
-
-
-_Series = tuple[Hashable, Attrs]
+    return AttrSet.of(dict(_clean_attribute_value(attrs, None)))
 
 
 class _Binding:
@@ -242,39 +231,34 @@ class _Binding:
 
     def __init__(self, target: TargetInfo, mode: ProbeMode) -> None:
         base = {**target_metric_attrs(target), n.PROBE_MODE: mode.value}
-        attrs, key = _clean(base)
-        self.base: _Series = (key, attrs)
-        self.rtt: dict[Confidence, _Series] = {}
-        for confidence in Confidence:
-            a, k = _clean({**base, n.CONFIDENCE: confidence.value})
-            self.rtt[confidence] = (k, a)
-        self.probe: dict[tuple[str, str | None], _Series] = {}
-        self.breach: dict[str, _Series] = {}
+        self.base = _clean(base)
+        self.rtt: dict[Confidence, AttrSet] = {
+            confidence: _clean({**base, n.CONFIDENCE: confidence.value})
+            for confidence in Confidence
+        }
+        self.probe: dict[tuple[str, str | None], AttrSet] = {}
+        self.breach: dict[str, AttrSet] = {}
         self.stability: tuple[float, float] | None = None
         """(window, lifetime) of the latest outcome; written by the recorder thread."""
-        window_attrs, window_key = _clean({**base, n.STABILITY_SCOPE: "window"})
-        lifetime_attrs, lifetime_key = _clean({**base, n.STABILITY_SCOPE: "lifetime"})
-        self.stability_attrs: tuple[_Series, _Series] = (
-            (window_key, window_attrs),
-            (lifetime_key, lifetime_attrs),
+        self.stability_attrs = (
+            _clean({**base, n.STABILITY_SCOPE: "window"}),
+            _clean({**base, n.STABILITY_SCOPE: "lifetime"}),
         )
 
-    def probe_series(self, outcome: str, error_type: str | None) -> _Series:
+    def probe_series(self, outcome: str, error_type: str | None) -> AttrSet:
         series = self.probe.get((outcome, error_type))
         if series is None:
-            base = dict(self.base[1])
+            base = dict(self.base)
             base[n.PROBE_OUTCOME] = outcome
             if error_type is not None:
                 base[n.ERROR_TYPE] = error_type
-            a, k = _clean(base)
-            series = self.probe[(outcome, error_type)] = (k, a)
+            series = self.probe[(outcome, error_type)] = _clean(base)
         return series
 
-    def breach_series(self, threshold: str) -> _Series:
+    def breach_series(self, threshold: str) -> AttrSet:
         series = self.breach.get(threshold)
         if series is None:
-            a, k = _clean({**self.base[1], n.THRESHOLD_NAME: threshold})
-            series = self.breach[threshold] = (k, a)
+            series = self.breach[threshold] = _clean({**self.base, n.THRESHOLD_NAME: threshold})
         return series
 
 
@@ -303,8 +287,9 @@ class _Window:
         self.degraded = 0
 
 
-_Item = tuple[int, Hashable, Attrs, "int | _Hist"]
-"""One drained series: metric index, series key, attributes, counter value or histogram."""
+_Item = tuple[int, AttrSet, "int | _Hist"]
+"""One drained series: metric index, attribute set (the series' key), counter value or
+histogram."""
 
 
 def _items(windows: dict[tuple[TargetInfo, ProbeMode], _Window]) -> list[_Item]:
@@ -312,13 +297,11 @@ def _items(windows: dict[tuple[TargetInfo, ProbeMode], _Window]) -> list[_Item]:
     for w in windows.values():
         b = w.binding
         if w.ok:
-            k, a = b.probe_series(_OK.value, None)
-            out.append((_PROBES, k, a, w.ok))
+            out.append((_PROBES, b.probe_series(_OK.value, None), w.ok))
         if w.failed is not None:
             for (outcome, error_type), count in w.failed.items():
-                k, a = b.probe_series(outcome, error_type)
-                out.append((_PROBES, k, a, count))
-        for idx, hist, (k, a) in (
+                out.append((_PROBES, b.probe_series(outcome, error_type), count))
+        for idx, hist, attrs in (
             (_RTT, w.rtt_trusted, b.rtt[Confidence.TRUSTED]),
             (_RTT, w.rtt_degraded, b.rtt[Confidence.DEGRADED]),
             (_JITTER_C, w.jitter_c, b.base),
@@ -327,21 +310,19 @@ def _items(windows: dict[tuple[TargetInfo, ProbeMode], _Window]) -> list[_Item]:
             (_LATENESS, w.lateness, b.base),
         ):
             if hist is not None and hist.max >= 0.0:  # a value (every value is >= 0)
-                out.append((idx, k, a, hist))
+                out.append((idx, attrs, hist))
         if w.breaches is not None:
             for threshold, count in w.breaches.items():
-                k, a = b.breach_series(threshold)
-                out.append((_BREACHES, k, a, count))
+                out.append((_BREACHES, b.breach_series(threshold), count))
         if w.degraded:
-            k, a = b.base
-            out.append((_DEGRADED_N, k, a, w.degraded))
+            out.append((_DEGRADED_N, b.base, w.degraded))
     return out
 
 
 class _Count:
     __slots__ = ("attrs", "value")
 
-    def __init__(self, attrs: Attrs, value: int) -> None:
+    def __init__(self, attrs: AttrSet, value: int) -> None:
         self.attrs = attrs
         self.value = value
 
@@ -349,9 +330,13 @@ class _Count:
 class _HistAcc:
     __slots__ = ("attrs", "hist")
 
-    def __init__(self, attrs: Attrs, hist: _Hist) -> None:
+    def __init__(self, attrs: AttrSet, hist: _Hist) -> None:
         self.attrs = attrs
         self.hist = hist
+
+
+def _same(attrs: AttrSet) -> AttrSet:
+    return attrs
 
 
 class _ReaderState:
@@ -362,35 +347,41 @@ class _ReaderState:
         temporality: list[AggregationTemporality],
         limits: list[int],
         bind_ns: int,
+        plain: bool = True,
     ) -> None:
+        self.plain = plain
+        """Hand this reader's exporter dicts, not the :class:`AttrSet` itself (the
+        console exporter's JSON, for one, takes only dicts); False for the OTLP
+        exporters whose encoder reads the set as it is."""
         self.temporality = temporality
         self.limits = limits
         self.gauge_limit = limits[len(_SPECS)] if len(limits) > len(_SPECS) else limits[-1]
-        self.series: list[dict[Hashable, _Count | _HistAcc]] = [{} for _ in _SPECS]
+        self.series: list[dict[AttrSet, _Count | _HistAcc]] = [{} for _ in _SPECS]
         self.bind_ns = bind_ns
         self.last_ns = bind_ns
 
     def merge(self, items: list[_Item]) -> None:
         series = self.series
-        for idx, key, attrs, value in items:
+        for idx, attrs, value in items:
             d = series[idx]
-            current = d.get(key)
+            current = d.get(attrs)
             if current is None and len(d) >= self.limits[idx]:
                 # The SDK's overflow: one more point for every further attribute set.
-                key, attrs = _OVERFLOW_KEY, _OVERFLOW_ATTRS
-                current = d.get(key)
+                attrs = _OVERFLOW
+                current = d.get(attrs)
             if isinstance(value, int):
                 if current is None:
-                    d[key] = _Count(attrs, value)
+                    d[attrs] = _Count(attrs, value)
                 else:
                     cast(_Count, current).value += value
             elif current is None:
-                d[key] = _HistAcc(attrs, value.copy())
+                d[attrs] = _HistAcc(attrs, value.copy())
             else:
                 cast(_HistAcc, current).hist.merge(value)
 
     def emit(self, now_ns: int) -> list[Metric]:
         metrics: list[Metric] = []
+        attrs_of = dict if self.plain else _same
         for idx, spec in enumerate(_SPECS):
             d = self.series[idx]
             if not d:
@@ -404,7 +395,7 @@ class _ReaderState:
                     h = cast(_HistAcc, acc).hist
                     hpoints.append(
                         HistogramDataPoint(
-                            attributes=acc.attrs,
+                            attributes=attrs_of(acc.attrs),
                             start_time_unix_nano=start,
                             time_unix_nano=now_ns,
                             count=sum(h.counts),
@@ -419,7 +410,7 @@ class _ReaderState:
             else:
                 npoints = [
                     NumberDataPoint(
-                        attributes=acc.attrs,
+                        attributes=attrs_of(acc.attrs),
                         start_time_unix_nano=start,
                         time_unix_nano=now_ns,
                         value=cast(_Count, acc).value,
@@ -747,7 +738,9 @@ class ProbeMetrics:
             if id(reader) in self._readers:
                 continue
             temporality, limits = _reader_config(reader, views, scope)
-            state = _ReaderState(temporality, limits, now)
+            exporter = getattr(reader, "_exporter", None)
+            plain = not getattr(exporter, "TAKES_ATTR_SETS", False)
+            state = _ReaderState(temporality, limits, now, plain)
 
             def after(
                 data: MetricsData | None,
@@ -800,7 +793,9 @@ class ProbeMetrics:
                     reader_state.merge(items)
             now = self._clock()
             metrics = state.emit(now)
-            gauge = _stability_gauge(list(self._bindings.values()), now, state.gauge_limit)
+            gauge = _stability_gauge(
+                list(self._bindings.values()), now, state.gauge_limit, state.plain
+            )
             if gauge is not None:
                 metrics.append(gauge)
             return metrics
@@ -822,21 +817,29 @@ class ProbeMetrics:
             return data
 
 
-def _stability_gauge(bindings: list[_Binding], now_ns: int, limit: int) -> Metric | None:
+def _stability_gauge(
+    bindings: list[_Binding], now_ns: int, limit: int, plain: bool
+) -> Metric | None:
     """``genesys.websocket.stability``: the last window and lifetime value per (target, mode).
 
     Like the SDK's last-value aggregation: one point per attribute set (the later
     value wins when two targets share one), and past ``limit`` sets one overflow point.
     """
-    points: dict[Hashable, NumberDataPoint] = {}
+    points: dict[AttrSet, NumberDataPoint] = {}
     for b in bindings:
         last = b.stability
         if last is None:
             continue
-        for (key, attrs), value in zip(b.stability_attrs, last, strict=True):
-            if key not in points and len(points) >= limit:
-                key, attrs = _OVERFLOW_KEY, _OVERFLOW_ATTRS
-            points[key] = NumberDataPoint(attrs, None, now_ns, value)  # type: ignore[arg-type]
+        for attrs, value in zip(b.stability_attrs, last, strict=True):
+            if attrs not in points and len(points) >= limit:
+                attrs = _OVERFLOW
+            # A gauge point has no start time (None, as the SDK's last-value aggregation).
+            points[attrs] = NumberDataPoint(
+                dict(attrs) if plain else attrs,
+                None,  # type: ignore[arg-type]
+                now_ns,
+                value,
+            )
     if not points:
         return None
     return Metric(

@@ -185,6 +185,8 @@ class EncodedGrpcMetricExporter(_RawChannel, _SdkGrpcMetricExporter):
     """
 
     RAW_STUB = _RawMetricsServiceStub
+    TAKES_ATTR_SETS = True
+    """Its encoder reads the probe metrics' attribute sets as they are (no dict copy)."""
 
     def _translate_data(self, data: MetricsData) -> bytes:  # type: ignore[override]
         return encode_metrics_request(data)
@@ -220,6 +222,9 @@ class EncodedHttpMetricExporter(_SdkHttpMetricExporter):
     URL —, ``headers``, ``timeout``, ``compression``, ``preferred_temporality``,
     ``max_export_batch_size``, ``max_request_size``, ...) and environment variables.
     """
+
+    TAKES_ATTR_SETS = True
+    """Its encoder reads the probe metrics' attribute sets as they are (no dict copy)."""
 
     def export(
         self, metrics_data: MetricsData, timeout_millis: float | None = 10_000, **kwargs: Any

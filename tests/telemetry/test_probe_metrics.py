@@ -654,3 +654,45 @@ def test_large_counts_are_the_counts_above_the_small_int_cache() -> None:
     ours.record(make_outcome(300, Outcome.TIMEOUT))
     reader.get_metrics_data()
     assert ours.large_counts() == 6  # a new counter at 1, lateness bucket now 258
+
+
+def test_probe_metrics_hand_attr_sets_only_to_exporters_that_take_them() -> None:
+    """The OTLP exporters' encoder reads an AttrSet as it is; every other exporter
+    (console JSON, Prometheus, in-memory) gets a plain dict, equal to it."""
+    from otel_genesys.telemetry.attrsets import AttrSet
+
+    class _Capture(MetricExporter):
+        def __init__(self, takes: bool) -> None:
+            super().__init__()
+            if takes:
+                self.TAKES_ATTR_SETS = True
+            self.seen: list[Any] = []
+
+        def export(self, metrics_data: MetricsData, timeout_millis: float = 10_000,
+                   **kwargs: Any) -> MetricExportResult:
+            for rm in metrics_data.resource_metrics:
+                for sm in rm.scope_metrics:
+                    for m in sm.metrics:
+                        self.seen.extend(p.attributes for p in m.data.data_points)
+            return MetricExportResult.SUCCESS
+
+        def force_flush(self, timeout_millis: float = 10_000) -> bool:
+            return True
+
+        def shutdown(self, timeout_millis: float = 30_000, **kwargs: Any) -> None:
+            pass
+
+    otlp, other = _Capture(True), _Capture(False)
+    readers = [PeriodicExportingMetricReader(e, export_interval_millis=math.inf)
+               for e in (otlp, other)]
+    provider = MeterProvider(readers, shutdown_on_exit=False)
+    ours = ProbeMetrics()
+    ours.bind(provider, n.INSTRUMENTATION_SCOPE, VERSION)
+    ours.record(make_outcome(1))
+    for r in readers:
+        r.force_flush()
+    provider.shutdown()
+    assert otlp.seen and len(otlp.seen) == len(other.seen)
+    assert all(type(a) is AttrSet for a in otlp.seen)
+    assert all(type(a) is dict for a in other.seen)
+    assert sorted(map(dict, otlp.seen), key=repr) == sorted(other.seen, key=repr)
