@@ -13,19 +13,23 @@ OTLP, console and Prometheus exporters encode them unchanged.
 
 Temporality design (several readers of different temporality on one provider):
 
-- :meth:`ProbeMetrics.record` (one writer: the telemetry worker) updates a
-  *since-last-drain* window per (target, mode), under a lock held for a few
-  microseconds;
-- when any bound reader collects, the windows are swapped out under that lock
-  (O(1)) and merged into **every** bound reader's own accumulator:
-  cumulative readers keep running totals (bucket counts, count, sum, min,
-  max); delta readers keep what arrived since *they* last collected;
-- the collecting reader then gets its view: a cumulative metric carries every
-  series seen since :meth:`ProbeMetrics.bind` (``start_time_unix_nano`` = bind
-  time); a delta metric carries only the series that changed since that
-  reader's previous collection (``start_time_unix_nano`` = that collection),
-  then its accumulator is reset. Like the SDK, a delta series with nothing
-  new is left out, and a metric without points is left out altogether.
+- each bound reader keeps its own accumulators, per metric and attribute set,
+  as the SDK's readers keep their own storage. :meth:`ProbeMetrics.record` (one
+  writer: the telemetry worker) adds a probe's values straight into every
+  reader's accumulators, under a lock held for a few microseconds. A (target,
+  mode) finds its accumulators in a reader once and keeps them (``_Cells``), so
+  a probe costs one dict lookup plus a few integer and float operations per
+  reader, and nothing is kept per target between collections beyond the
+  accumulators themselves;
+- a collecting reader reads its accumulators under that lock: a cumulative
+  metric carries every series seen since :meth:`ProbeMetrics.bind`
+  (``start_time_unix_nano`` = bind time); a delta metric carries the series
+  that had values since that reader's previous collection
+  (``start_time_unix_nano`` = that collection), then starts afresh. Like the
+  SDK, a delta series with nothing new is left out, and a metric without
+  points is left out altogether. A histogram's sum of the interval is added to
+  the running sum when its reader collects, in the SDK's order of addition, so
+  the sums match the SDK's to the last bit.
 
 Histograms follow the SDK's explicit-bucket convention (``bisect_left``: a
 value equal to a boundary lands in the bucket that boundary closes) and, like
@@ -177,14 +181,21 @@ METRIC_NAMES: Final[frozenset[str]] = frozenset([*(s.name for s in _SPECS), n.ME
 # ------------------------------------------------------------------ cells
 
 
-class _Hist:
-    """Explicit-bucket histogram state: bucket counts, sum, min, max."""
+class _HistAcc:
+    """One reader's explicit-bucket histogram of one series: bucket counts, sum, min, max.
 
-    __slots__ = ("bounds", "counts", "max", "min", "sum")
+    The sum of the values since this reader's last collection (``fresh``) is kept
+    apart and folded in when it collects, as the SDK adds an interval's sum to the
+    running one: the exported sums are the SDK's to the last bit.
+    """
 
-    def __init__(self, bounds: tuple[float, ...]) -> None:
+    __slots__ = ("attrs", "bounds", "counts", "fresh", "max", "min", "sum")
+
+    def __init__(self, attrs: AttrSet, bounds: tuple[float, ...]) -> None:
+        self.attrs = attrs
         self.bounds = bounds
         self.counts = [0] * (len(bounds) + 1)
+        self.fresh = 0.0
         self.sum = 0.0
         self.min = _INF
         self.max = -_INF
@@ -192,26 +203,50 @@ class _Hist:
     def add(self, value: float) -> None:
         """One finite, non-negative value (the caller checks)."""
         self.counts[bisect_left(self.bounds, value)] += 1
-        self.sum += value
+        self.fresh += value
         if value < self.min:
             self.min = value
         if value > self.max:
             self.max = value
 
-    def merge(self, other: _Hist) -> None:
-        """Add ``other`` (a later interval) to this one, in the SDK's order of addition."""
-        self.counts = [a + b for a, b in zip(other.counts, self.counts, strict=True)]
-        self.sum = other.sum + self.sum
-        self.min = min(other.min, self.min)
-        self.max = max(other.max, self.max)
+    def fold(self) -> float:
+        """The sum so far, with this interval's added (the reader is collecting)."""
+        self.sum = self.fresh + self.sum
+        self.fresh = 0.0
+        return self.sum
 
-    def copy(self) -> _Hist:
-        h = _Hist(self.bounds)
-        h.counts = list(self.counts)
-        h.sum = self.sum
-        h.min = self.min
-        h.max = self.max
-        return h
+
+class _Count:
+    """One reader's monotonic counter of one series."""
+
+    __slots__ = ("attrs", "value")
+
+    def __init__(self, attrs: AttrSet, value: int = 0) -> None:
+        self.attrs = attrs
+        self.value = value
+
+
+class _Cells:
+    """One (target, mode)'s accumulators in one reader, found once and then used
+    directly: a probe adds to them without looking its series up. Valid while the
+    reader's ``generation`` is ``gen`` (a delta reader starts afresh at each
+    collection)."""
+
+    __slots__ = (
+        "degraded", "gen", "jitter_c", "jitter_r", "lateness", "ok", "pdv", "rtt_degraded",
+        "rtt_trusted",
+    )  # fmt: skip
+
+    def __init__(self, gen: int) -> None:
+        self.gen = gen
+        self.ok: _Count | None = None
+        self.degraded: _Count | None = None
+        self.rtt_trusted: _HistAcc | None = None
+        self.rtt_degraded: _HistAcc | None = None
+        self.jitter_c: _HistAcc | None = None
+        self.jitter_r: _HistAcc | None = None
+        self.pdv: _HistAcc | None = None
+        self.lateness: _HistAcc | None = None
 
 
 def _clean(attrs: Attrs) -> AttrSet:
@@ -227,9 +262,11 @@ class _Binding:
     """Everything about one (target, mode) that does not change (its attribute sets),
     and its last stability values (the gauge)."""
 
-    __slots__ = ("base", "breach", "probe", "rtt", "stability", "stability_attrs")
+    __slots__ = ("base", "breach", "cells", "probe", "rtt", "stability", "stability_attrs")
 
     def __init__(self, target: TargetInfo, mode: ProbeMode) -> None:
+        self.cells: list[_Cells | None] = []
+        """Per bound reader (``_ReaderState.index``): this (target, mode)'s accumulators."""
         base = {**target_metric_attrs(target), n.PROBE_MODE: mode.value}
         self.base = _clean(base)
         self.rtt: dict[Confidence, AttrSet] = {
@@ -244,6 +281,19 @@ class _Binding:
             _clean({**base, n.STABILITY_SCOPE: "window"}),
             _clean({**base, n.STABILITY_SCOPE: "lifetime"}),
         )
+
+    def cells_for(self, reader: _ReaderState) -> _Cells:
+        """This (target, mode)'s cells in ``reader``, found again after a delta reset."""
+        cells = self.cells
+        i = reader.index
+        if i < len(cells):
+            c = cells[i]
+            if c is not None and c.gen == reader.generation:
+                return c
+        else:
+            cells.extend([None] * (i + 1 - len(cells)))
+        c = cells[i] = _Cells(reader.generation)
+        return c
 
     def probe_series(self, outcome: str, error_type: str | None) -> AttrSet:
         series = self.probe.get((outcome, error_type))
@@ -262,93 +312,23 @@ class _Binding:
         return series
 
 
-class _Window:
-    """What one (target, mode) recorded since the last drain."""
-
-    __slots__ = (
-        "binding", "breaches", "degraded", "failed", "jitter_c", "jitter_r", "lateness", "ok",
-        "pdv", "rtt_degraded", "rtt_trusted",
-    )  # fmt: skip
-
-    def __init__(self, binding: _Binding) -> None:
-        self.binding = binding
-        self.ok = 0
-        # Failures, degraded samples and breaches are rare: their cells are made by the
-        # first one (most windows never need them, and one window per target lives
-        # between collections).
-        self.failed: dict[tuple[str, str], int] | None = None
-        self.rtt_trusted = _Hist(n.BUCKETS_RTT)
-        self.rtt_degraded: _Hist | None = None
-        self.jitter_c = _Hist(n.BUCKETS_JITTER)
-        self.jitter_r = _Hist(n.BUCKETS_JITTER)
-        self.pdv = _Hist(n.BUCKETS_JITTER)
-        self.lateness = _Hist(n.BUCKETS_LAG)
-        self.breaches: dict[str, int] | None = None
-        self.degraded = 0
-
-
-_Item = tuple[int, AttrSet, "int | _Hist"]
-"""One drained series: metric index, attribute set (the series' key), counter value or
-histogram."""
-
-
-def _items(windows: dict[tuple[TargetInfo, ProbeMode], _Window]) -> list[_Item]:
-    out: list[_Item] = []
-    for w in windows.values():
-        b = w.binding
-        if w.ok:
-            out.append((_PROBES, b.probe_series(_OK.value, None), w.ok))
-        if w.failed is not None:
-            for (outcome, error_type), count in w.failed.items():
-                out.append((_PROBES, b.probe_series(outcome, error_type), count))
-        for idx, hist, attrs in (
-            (_RTT, w.rtt_trusted, b.rtt[Confidence.TRUSTED]),
-            (_RTT, w.rtt_degraded, b.rtt[Confidence.DEGRADED]),
-            (_JITTER_C, w.jitter_c, b.base),
-            (_JITTER_R, w.jitter_r, b.base),
-            (_PDV, w.pdv, b.base),
-            (_LATENESS, w.lateness, b.base),
-        ):
-            if hist is not None and hist.max >= 0.0:  # a value (every value is >= 0)
-                out.append((idx, attrs, hist))
-        if w.breaches is not None:
-            for threshold, count in w.breaches.items():
-                out.append((_BREACHES, b.breach_series(threshold), count))
-        if w.degraded:
-            out.append((_DEGRADED_N, b.base, w.degraded))
-    return out
-
-
-class _Count:
-    __slots__ = ("attrs", "value")
-
-    def __init__(self, attrs: AttrSet, value: int) -> None:
-        self.attrs = attrs
-        self.value = value
-
-
-class _HistAcc:
-    __slots__ = ("attrs", "hist")
-
-    def __init__(self, attrs: AttrSet, hist: _Hist) -> None:
-        self.attrs = attrs
-        self.hist = hist
-
-
 def _same(attrs: AttrSet) -> AttrSet:
     return attrs
 
 
 class _ReaderState:
-    """One bound reader's accumulator and temporality preferences."""
+    """One bound reader's accumulators and temporality preferences."""
 
     def __init__(
         self,
+        index: int,
         temporality: list[AggregationTemporality],
         limits: list[int],
         bind_ns: int,
         plain: bool = True,
     ) -> None:
+        self.index = index
+        """Where this reader's cells sit in each binding's ``cells``."""
         self.plain = plain
         """Hand this reader's exporter dicts, not the :class:`AttrSet` itself (the
         console exporter's JSON, for one, takes only dicts); False for the OTLP
@@ -357,27 +337,33 @@ class _ReaderState:
         self.limits = limits
         self.gauge_limit = limits[len(_SPECS)] if len(limits) > len(_SPECS) else limits[-1]
         self.series: list[dict[AttrSet, _Count | _HistAcc]] = [{} for _ in _SPECS]
+        self.generation = 0
+        """Bumped when a delta metric starts afresh: every binding's cells are found again."""
         self.bind_ns = bind_ns
         self.last_ns = bind_ns
 
-    def merge(self, items: list[_Item]) -> None:
-        series = self.series
-        for idx, attrs, value in items:
-            d = series[idx]
-            current = d.get(attrs)
-            if current is None and len(d) >= self.limits[idx]:
-                # The SDK's overflow: one more point for every further attribute set.
-                attrs = _OVERFLOW
-                current = d.get(attrs)
-            if isinstance(value, int):
-                if current is None:
-                    d[attrs] = _Count(attrs, value)
-                else:
-                    cast(_Count, current).value += value
-            elif current is None:
-                d[attrs] = _HistAcc(attrs, value.copy())
-            else:
-                cast(_HistAcc, current).hist.merge(value)
+    def _slot(self, idx: int, attrs: AttrSet) -> tuple[dict[AttrSet, _Count | _HistAcc], AttrSet]:
+        d = self.series[idx]
+        if attrs not in d and len(d) >= self.limits[idx]:
+            # The SDK's overflow: one more point for every further attribute set.
+            attrs = _OVERFLOW
+        return d, attrs
+
+    def count(self, idx: int, attrs: AttrSet) -> _Count:
+        """The counter of series ``attrs`` (made at its first value, or the overflow's)."""
+        d, attrs = self._slot(idx, attrs)
+        acc = d.get(attrs)
+        if acc is None:
+            acc = d[attrs] = _Count(attrs)
+        return cast(_Count, acc)
+
+    def hist(self, idx: int, attrs: AttrSet) -> _HistAcc:
+        """The histogram of series ``attrs`` (made at its first value, or the overflow's)."""
+        d, attrs = self._slot(idx, attrs)
+        acc = d.get(attrs)
+        if acc is None:
+            acc = d[attrs] = _HistAcc(attrs, cast(tuple[float, ...], _SPECS[idx].bounds))
+        return cast(_HistAcc, acc)
 
     def emit(self, now_ns: int) -> list[Metric]:
         metrics: list[Metric] = []
@@ -392,14 +378,14 @@ class _ReaderState:
             if spec.bounds is not None:
                 hpoints = []
                 for acc in d.values():
-                    h = cast(_HistAcc, acc).hist
+                    h = cast(_HistAcc, acc)
                     hpoints.append(
                         HistogramDataPoint(
-                            attributes=attrs_of(acc.attrs),
+                            attributes=attrs_of(h.attrs),
                             start_time_unix_nano=start,
                             time_unix_nano=now_ns,
                             count=sum(h.counts),
-                            sum=h.sum,
+                            sum=h.fold(),
                             bucket_counts=tuple(h.counts),
                             explicit_bounds=spec.bounds,
                             min=h.min,
@@ -421,6 +407,7 @@ class _ReaderState:
             metrics.append(Metric(spec.name, spec.description, spec.unit, data))
             if delta:
                 self.series[idx] = {}
+                self.generation += 1
         self.last_ns = now_ns
         return metrics
 
@@ -623,12 +610,13 @@ class ProbeMetrics:
     def __init__(self, *, clock: Callable[[], int] = time.time_ns) -> None:
         self._clock = clock
         self._lock = threading.Lock()
-        """Guards :attr:`_pending` between the writer and a draining collection."""
+        """Guards the readers' accumulators between the writer and a collection."""
         self._collect_lock = threading.Lock()
-        """Serialises collections (drain, merge into every reader, emit)."""
-        self._pending: dict[tuple[TargetInfo, ProbeMode], _Window] = {}
+        """Serialises collections."""
         self._bindings: dict[tuple[TargetInfo, ProbeMode], _Binding] = {}
         self._readers: dict[int, _ReaderState] = {}
+        self._states: list[_ReaderState] = []
+        """The bound readers in binding order (``_ReaderState.index``)."""
         self._sdk: _SdkInstruments | None = None
         self.errors = 0
         """Outcomes :meth:`record` could not aggregate (logged at debug, never raised)."""
@@ -636,69 +624,96 @@ class ProbeMetrics:
     # ---------------------------------------------------------------- writer side
 
     def record(self, outcome: ProbeOutcome) -> None:
-        """Aggregate one probe outcome (the telemetry worker thread; never raises)."""
+        """Aggregate one probe outcome (the telemetry worker thread; never raises).
+
+        Its values go straight into each bound reader's accumulators, found once per
+        (target, mode) and reader; values recorded before any reader is bound only
+        update the stability gauge.
+        """
         o = outcome
         try:
             if self._sdk is not None:
                 self._sdk.record(o)
                 return
+            # The values, once: SDK instruments drop negative and non-finite values.
+            rtt = jitter_c = jitter_r = pdv = None
+            if o.rtt_ns is not None:
+                v = o.rtt_ns / 1e9
+                rtt = v if 0.0 <= v < _INF else None
+            if o.jitter_ns is not None:
+                v = o.jitter_ns / 1e9
+                jitter_c = v if 0.0 <= v < _INF else None
+            if o.jitter_rfc3550_ns is not None:
+                v = o.jitter_rfc3550_ns / 1e9
+                jitter_r = v if 0.0 <= v < _INF else None
+            if o.pdv_ns is not None:
+                v = o.pdv_ns / 1e9
+                pdv = v if 0.0 <= v < _INF else None
+            v = max(o.lateness_ns, 0) / 1e9
+            lateness = v if v < _INF else None
+            ok = o.outcome is _OK
+            degraded = o.confidence is _DEGRADED
             key = (o.target, o.mode)
             with self._lock:
-                w = self._pending.get(key)
-                if w is None:
-                    w = self._pending[key] = self._window(key)
-                if o.outcome is _OK:
-                    w.ok += 1
-                else:
-                    fkey = (o.outcome.value, o.error_type or o.outcome.value)
-                    failed = w.failed
-                    if failed is None:
-                        failed = w.failed = {}
-                    failed[fkey] = failed.get(fkey, 0) + 1
-                if o.rtt_ns is not None:
-                    v = o.rtt_ns / 1e9
-                    if 0.0 <= v < _INF:
-                        if o.confidence is _DEGRADED:
-                            h = w.rtt_degraded
+                b = self._bindings.get(key)
+                if b is None:
+                    b = self._bindings[key] = _Binding(*key)
+                b.stability = (o.stability, o.stability_lifetime)
+                cells = b.cells
+                for rs in self._states:
+                    i = rs.index
+                    c = cells[i] if i < len(cells) else None
+                    if c is None or c.gen != rs.generation:
+                        c = b.cells_for(rs)
+                    if ok:
+                        acc = c.ok
+                        if acc is None:
+                            acc = c.ok = rs.count(_PROBES, b.probe_series(_OK.value, None))
+                        acc.value += 1
+                    else:
+                        outcome_name = o.outcome.value
+                        series = b.probe_series(outcome_name, o.error_type or outcome_name)
+                        rs.count(_PROBES, series).value += 1
+                    if rtt is not None:
+                        if degraded:
+                            h = c.rtt_degraded
                             if h is None:
-                                h = w.rtt_degraded = _Hist(n.BUCKETS_RTT)
-                            h.add(v)
+                                h = c.rtt_degraded = rs.hist(_RTT, b.rtt[Confidence.DEGRADED])
                         else:
-                            w.rtt_trusted.add(v)
-                if o.jitter_ns is not None:
-                    v = o.jitter_ns / 1e9
-                    if 0.0 <= v < _INF:
-                        w.jitter_c.add(v)
-                if o.jitter_rfc3550_ns is not None:
-                    v = o.jitter_rfc3550_ns / 1e9
-                    if 0.0 <= v < _INF:
-                        w.jitter_r.add(v)
-                if o.pdv_ns is not None:
-                    v = o.pdv_ns / 1e9
-                    if 0.0 <= v < _INF:
-                        w.pdv.add(v)
-                v = max(o.lateness_ns, 0) / 1e9
-                if 0.0 <= v < _INF:
-                    w.lateness.add(v)
-                if o.breaches:
-                    breaches = w.breaches
-                    if breaches is None:
-                        breaches = w.breaches = {}
+                            h = c.rtt_trusted
+                            if h is None:
+                                h = c.rtt_trusted = rs.hist(_RTT, b.rtt[Confidence.TRUSTED])
+                        h.add(rtt)
+                    if jitter_c is not None:
+                        h = c.jitter_c
+                        if h is None:
+                            h = c.jitter_c = rs.hist(_JITTER_C, b.base)
+                        h.add(jitter_c)
+                    if jitter_r is not None:
+                        h = c.jitter_r
+                        if h is None:
+                            h = c.jitter_r = rs.hist(_JITTER_R, b.base)
+                        h.add(jitter_r)
+                    if pdv is not None:
+                        h = c.pdv
+                        if h is None:
+                            h = c.pdv = rs.hist(_PDV, b.base)
+                        h.add(pdv)
+                    if lateness is not None:
+                        h = c.lateness
+                        if h is None:
+                            h = c.lateness = rs.hist(_LATENESS, b.base)
+                        h.add(lateness)
                     for breach in o.breaches:
-                        t = breach.threshold
-                        breaches[t] = breaches.get(t, 0) + 1
-                if o.confidence is _DEGRADED:
-                    w.degraded += 1
-                w.binding.stability = (o.stability, o.stability_lifetime)
+                        rs.count(_BREACHES, b.breach_series(breach.threshold)).value += 1
+                    if degraded:
+                        acc = c.degraded
+                        if acc is None:
+                            acc = c.degraded = rs.count(_DEGRADED_N, b.base)
+                        acc.value += 1
         except Exception:
             self.errors += 1
             _log.debug("probe metrics: outcome not aggregated", exc_info=True)
-
-    def _window(self, key: tuple[TargetInfo, ProbeMode]) -> _Window:
-        binding = self._bindings.get(key)
-        if binding is None:
-            binding = self._bindings[key] = _Binding(*key)
-        return _Window(binding)
 
     # ---------------------------------------------------------------- reader side
 
@@ -740,7 +755,7 @@ class ProbeMetrics:
             temporality, limits = _reader_config(reader, views, scope)
             exporter = getattr(reader, "_exporter", None)
             plain = not getattr(exporter, "TAKES_ATTR_SETS", False)
-            state = _ReaderState(temporality, limits, now, plain)
+            state = _ReaderState(len(self._states), temporality, limits, now, plain)
 
             def after(
                 data: MetricsData | None,
@@ -750,7 +765,9 @@ class ProbeMetrics:
                 return self._serve(state, data, scope, provider)
 
             hook_reader_collect(reader, after)
-            self._readers[id(reader)] = state
+            with self._lock:
+                self._readers[id(reader)] = state
+                self._states = [*self._states, state]
 
     def series_count(self) -> int:
         """Counter and histogram series the bound readers hold, summed over readers.
@@ -760,8 +777,8 @@ class ProbeMetrics:
         the count is bounded by targets by modes by attribute sets and by each
         reader's cardinality limit.
         """
-        with self._collect_lock:
-            return sum(len(d) for state in self._readers.values() for d in state.series)
+        with self._collect_lock, self._lock:
+            return sum(len(d) for state in self._states for d in state.series)
 
     def large_counts(self) -> int:
         """Bucket counts and counter values above 256 that the bound readers hold.
@@ -772,25 +789,19 @@ class ProbeMetrics:
         256 observations, up to buckets x series; the soak accounts for it.
         """
         total = 0
-        with self._collect_lock:
-            for state in self._readers.values():
+        with self._collect_lock, self._lock:
+            for state in self._states:
                 for d in state.series:
                     for acc in d.values():
                         if isinstance(acc, _Count):
                             total += acc.value > 256
                         else:
-                            total += sum(1 for c in acc.hist.counts if c > 256)
+                            total += sum(1 for c in acc.counts if c > 256)
         return total
 
     def collect_into(self, state: _ReaderState) -> list[Metric]:
-        """Drain the writer's windows into every bound reader; ``state``'s metrics now."""
-        with self._collect_lock:
-            with self._lock:
-                windows, self._pending = self._pending, {}
-            if windows:
-                items = _items(windows)
-                for reader_state in self._readers.values():
-                    reader_state.merge(items)
+        """``state``'s reader's metrics now (the writer waits while they are read)."""
+        with self._collect_lock, self._lock:
             now = self._clock()
             metrics = state.emit(now)
             gauge = _stability_gauge(
