@@ -33,12 +33,16 @@ class AttrSet(Mapping[str, Any]):
     Build it with :meth:`of`; never mutate ``names`` or ``vals``.
     """
 
-    __slots__ = ("_index", "names", "vals")
+    __slots__ = ("_index", "names", "vals", "wire")
 
     names: tuple[str, ...]
     """The attribute names, sorted; shared by every set with the same names."""
     vals: tuple[Any, ...]
     """The values, in the order of :attr:`names`."""
+    wire: tuple[bytes, bytes] | None
+    """``(tag, bytes)``: the set encoded as OTLP ``KeyValue`` fields under ``tag``, kept
+    here by the metric encoder (``metrics_wire``) so that it needs no cache entry of
+    its own. A cache, not part of the set's value: ignored by ``==`` and ``hash``."""
 
     def __init__(self, names: tuple[str, ...], vals: tuple[Any, ...]) -> None:
         layout = _LAYOUTS.get(names)
@@ -46,6 +50,7 @@ class AttrSet(Mapping[str, Any]):
             layout = _LAYOUTS[names] = (names, {k: i for i, k in enumerate(names)})
         self.names, self._index = layout
         self.vals = vals
+        self.wire = None
 
     @classmethod
     def of(cls, attrs: Mapping[str, Any]) -> AttrSet:

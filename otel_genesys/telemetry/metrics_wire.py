@@ -332,14 +332,21 @@ class MetricsEncoder:
         """Repeated ``KeyValue`` fields under ``tag``, cached per attribute set."""
         if not attrs:
             return b""
+        if type(attrs) is AttrSet:
+            # The probe metrics' sets live as long as their series: each keeps its own
+            # encoding (for the tag it was last encoded under) instead of a cache entry.
+            wire = attrs.wire
+            if wire is not None and wire[0] == tag:
+                return wire[1]
+            encoded = encode_attributes(tag, attrs, clean=False)
+            if _CACHEABLE.issuperset(map(type, attrs.vals)):
+                attrs.wire = (tag, encoded)
+            return encoded
         try:
             # (tag, names, types) is shared by every set with the same names and value
             # types, so an entry costs its key and values tuples, not one tuple per
             # attribute. Types are in the key: True == 1 but encodes differently.
-            if type(attrs) is AttrSet:  # the probe metrics' sets: tuples already there
-                names, values = attrs.names, attrs.vals
-            else:
-                names, values = tuple(attrs), tuple(attrs.values())
+            names, values = tuple(attrs), tuple(attrs.values())
             types = tuple(map(type, values))
             shape = (tag, names, types)
             shape = self._shapes.setdefault(shape, shape)
