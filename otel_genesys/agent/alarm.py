@@ -60,6 +60,12 @@ class Alarm:
                 self._handle.cancel()
             self._future = self._handle = None
 
+    def wake(self) -> None:
+        """Wake the sleeper now; do nothing if no task sleeps on the alarm."""
+        future = self._future
+        if future is not None and not future.done():
+            future.set_result(None)
+
     def postpone(self, delay_s: float) -> None:
         """Wake the sleeper ``delay_s`` from now instead, if that is later; else do nothing."""
         future = self._future

@@ -29,12 +29,22 @@ class JitterTracker:
     (2000, 359, 4000)
     """
 
-    __slots__ = ("_j", "_ring", "consecutive_ns", "last_rtt_ns", "pdv_ns", "quantile")
+    __slots__ = ("_j", "_ring", "consecutive_ns", "last_rtt_ns", "pdv_ns", "quantile", "window")
 
-    def __init__(self, window: int = 64, quantile: float = 0.99) -> None:
+    def __init__(
+        self, window: int = 64, quantile: float = 0.99, *, ring: IntRing | None = None
+    ) -> None:
         if not 0.0 < quantile <= 1.0:
             raise ValueError(f"pdv quantile must be within (0, 1], got {quantile}")
-        self._ring = IntRing(window)
+        if window <= 0:
+            raise ValueError(f"pdv window must be positive, got {window}")
+        if ring is not None and ring.capacity < window:
+            raise ValueError(f"a ring of {ring.capacity} cannot hold a pdv window of {window}")
+        # With ``ring`` given, the samples live in that ring (`update` pushes them) and
+        # whoever passed it may read a longer history of the same samples from it.
+        self._ring = IntRing(window) if ring is None else ring
+        self.window = window
+        """The windowed PDV covers the last this-many samples."""
         self.quantile = quantile
         self._j: float | None = None
         self.last_rtt_ns: int | None = None
@@ -64,13 +74,16 @@ class JitterTracker:
         self.last_rtt_ns = rtt_ns
         ring = self._ring
         ring.push(rtt_ns)
-        if len(ring) >= 2:
+        if len(ring) >= 2 and self.window >= 2:  # a window of one sample has no variation
             # At most `window` (64 by default) ints: a sort costs ~1-2 us.
-            values = sorted(ring.values())
+            values = sorted(ring.tail(self.window))
             self.pdv_ns = nearest_rank(values, self.quantile) - values[0]
 
     def reset(self) -> None:
-        """Forget everything (e.g. when the path to the server changes)."""
+        """Forget everything (e.g. when the path to the server changes).
+
+        A ring passed in at construction is emptied too.
+        """
         self._ring.clear()
         self._j = None
         self.last_rtt_ns = None

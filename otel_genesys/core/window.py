@@ -54,6 +54,24 @@ class IntRing:
             return self._items.tolist()
         return self._items[: self._size].tolist()
 
+    def tail(self, n: int) -> list[int]:
+        """The last ``n`` values pushed (all of them if fewer), in no particular order; a new list.
+
+        >>> r = IntRing(4)
+        >>> for v in (1, 2, 3, 4, 5):
+        ...     _ = r.push(v)
+        >>> sorted(r.tail(2)), sorted(r.tail(9))
+        ([4, 5], [2, 3, 4, 5])
+        """
+        if n >= self._size:
+            return self.values()
+        # While the ring is not full, ``_next == _size``: the newest ``n`` are contiguous.
+        end = self._next
+        items = self._items
+        if end >= n:
+            return items[end - n : end].tolist()
+        return items[self.capacity - (n - end) :].tolist() + items[:end].tolist()
+
     def clear(self) -> None:
         """Forget every value."""
         self._next = 0

@@ -54,3 +54,15 @@ async def test_cancelling_the_sleeper_leaves_no_timer_and_allows_a_new_sleep() -
     assert not alarm.waiting
     alarm.postpone(10.0)  # nothing to move: must not raise or schedule
     await asyncio.wait_for(alarm.sleep(0.001), 1.0)
+
+
+async def test_wake_ends_the_sleep_now_even_after_a_postpone() -> None:
+    alarm = Alarm()
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    loop.call_later(0.005, alarm.postpone, 30.0)
+    loop.call_later(0.01, alarm.wake)
+    await alarm.sleep(10.0)
+    assert loop.time() - start < 1.0
+    assert not alarm.waiting
+    alarm.wake()  # nobody sleeps: nothing happens

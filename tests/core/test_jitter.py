@@ -7,6 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from otel_genesys.core.jitter import JitterTracker
+from otel_genesys.core.window import IntRing
 
 
 def test_nothing_before_two_samples() -> None:
@@ -69,3 +70,27 @@ def test_jitter_is_never_negative(rtts: list[int]) -> None:
             assert value is None or value >= 0
     if len(rtts) >= 2:
         assert j.pdv_ns is not None and j.pdv_ns <= max(rtts[-16:]) - min(rtts[-16:])
+
+
+@given(st.lists(st.integers(0, 10**9), max_size=120), st.integers(1, 20), st.integers(0, 30))
+def test_a_shared_longer_ring_gives_the_same_jitter(
+    rtts: list[int], window: int, extra: int
+) -> None:
+    ring = IntRing(window + extra)
+    own, shared = JitterTracker(window, 0.9), JitterTracker(window, 0.9, ring=ring)
+    for rtt in rtts:
+        own.update(rtt)
+        shared.update(rtt)
+        assert (shared.consecutive_ns, shared.rfc3550_ns, shared.pdv_ns) == (
+            own.consecutive_ns,
+            own.rfc3550_ns,
+            own.pdv_ns,
+        )
+    assert sorted(ring.values()) == sorted(rtts[-(window + extra) :] if rtts else [])
+
+
+def test_a_shared_ring_must_hold_the_window() -> None:
+    with pytest.raises(ValueError):
+        JitterTracker(window=8, ring=IntRing(4))
+    with pytest.raises(ValueError):
+        JitterTracker(window=0)

@@ -70,3 +70,37 @@ def test_ratios_in_unit_interval_and_count_window_exact(
     last = [g for g, _ in records][-window:]
     expected = sum(last) / len(last) if last else 1.0
     assert s.window_ratio == pytest.approx(expected)
+
+
+def test_the_buckets_are_a_compact_array() -> None:
+    s = StabilityTracker()
+    assert s._buckets.itemsize <= 4 and len(s._buckets) == 2 * TIME_BUCKETS
+    assert len(s._ring) == 13  # a bit per probe of the count window (100)
+
+
+def test_a_bucket_past_32_bits_widens_instead_of_raising() -> None:
+    s = StabilityTracker(window=10, window_ns=60 * S)
+    s.record(True, 0)
+    s.record(False, 0)
+    # As if 2**32 - 1 probes had settled in the first second (one of them good).
+    top = 2**32 - 1
+    s._buckets[0] = top - 1
+    s._buckets[TIME_BUCKETS] = top
+    s._time_good, s._time_total = top - 1, top
+    s.record(True, 10)
+    assert s._buckets.typecode == "Q"
+    assert (s._buckets[0], s._buckets[TIME_BUCKETS]) == (top, top + 1)
+    assert s.time_ratio() == top / (top + 1)
+    assert s.time_ratio(61 * S) == 1.0  # the widened bucket empties like any other
+    s.record(False, 61 * S)
+    assert s.time_ratio() == 0.0
+    assert s.lifetime_ratio == 0.5 and s.window_ratio == 0.5
+
+
+@given(st.lists(st.booleans(), max_size=300), st.integers(1, 40))
+def test_count_window_bits_match_a_list(goods: list[bool], window: int) -> None:
+    s = StabilityTracker(window=window, window_ns=5 * S)
+    for i, good in enumerate(goods):
+        s.record(good, i)
+        last = goods[: i + 1][-window:]
+        assert s._ring_good == sum(last)

@@ -42,3 +42,16 @@ def test_nearest_rank_examples() -> None:
         nearest_rank([], 0.5)
     with pytest.raises(ValueError):
         IntRing(0)
+
+
+@given(
+    st.lists(st.integers(-(2**63), 2**63 - 1), max_size=50),
+    st.integers(1, 10),
+    st.integers(0, 12),
+)
+def test_tail_is_the_last_n_values_pushed(values: list[int], cap: int, n: int) -> None:
+    r = IntRing(cap)
+    for v in values:
+        r.push(v)
+    kept = values[-cap:] if values else []
+    assert sorted(r.tail(n)) == sorted(kept[-n:] if n else [])
