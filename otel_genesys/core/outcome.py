@@ -104,6 +104,11 @@ class Breach:
     consecutive: int
     """How many probes in a row (this one included) breached this threshold."""
 
+    def __reduce__(self) -> tuple[type[Breach], tuple[object, ...]]:
+        # As ProbeOutcome's: a tuple of fields, not the slotted dataclass's default
+        # state, which is rebuilt in Python (``fields()`` on every load).
+        return (Breach, (self.threshold, self.value_ns, self.limit_ns, self.consecutive))
+
 
 @dataclass(frozen=True, slots=True)
 class ProbeOutcome:

@@ -233,13 +233,15 @@ class _Cells:
     collection)."""
 
     __slots__ = (
-        "degraded", "gen", "jitter_c", "jitter_r", "lateness", "ok", "pdv", "rtt_degraded",
-        "rtt_trusted",
+        "breaches", "degraded", "gen", "jitter_c", "jitter_r", "lateness", "ok", "pdv",
+        "rtt_degraded", "rtt_trusted",
     )  # fmt: skip
 
     def __init__(self, gen: int) -> None:
         self.gen = gen
         self.ok: _Count | None = None
+        self.breaches: dict[str, _Count] | None = None
+        """By threshold name, made at the first breach (most targets never breach)."""
         self.degraded: _Count | None = None
         self.rtt_trusted: _HistAcc | None = None
         self.rtt_degraded: _HistAcc | None = None
@@ -704,8 +706,16 @@ class ProbeMetrics:
                         if h is None:
                             h = c.lateness = rs.hist(_LATENESS, b.base)
                         h.add(lateness)
-                    for breach in o.breaches:
-                        rs.count(_BREACHES, b.breach_series(breach.threshold)).value += 1
+                    if o.breaches:
+                        by_name = c.breaches
+                        if by_name is None:
+                            by_name = c.breaches = {}
+                        for breach in o.breaches:
+                            name = breach.threshold
+                            acc = by_name.get(name)
+                            if acc is None:
+                                acc = by_name[name] = rs.count(_BREACHES, b.breach_series(name))
+                            acc.value += 1
                     if degraded:
                         acc = c.degraded
                         if acc is None:

@@ -50,3 +50,13 @@ def test_a_replaced_target_gets_its_own_hash() -> None:
     assert other != TARGET and hash(other) == hash(TargetInfo(**{
         f.name: getattr(other, f.name) for f in dataclasses.fields(other) if f.init
     }))  # fmt: skip
+
+
+def test_a_breach_pickles_as_a_tuple_of_its_fields() -> None:
+    b = Breach("latency", 9, 5, 2)
+    assert b.__reduce__() == (Breach, ("latency", 9, 5, 2))
+    for protocol in (2, pickle.HIGHEST_PROTOCOL):
+        back = pickle.loads(pickle.dumps(b, protocol=protocol))
+        assert back == b and type(back) is Breach
+    # No per-field state in the pickle: only the class and the values.
+    assert b"threshold" not in pickle.dumps(b, protocol=pickle.HIGHEST_PROTOCOL)
