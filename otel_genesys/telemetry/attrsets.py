@@ -39,10 +39,12 @@ class AttrSet(Mapping[str, Any]):
     """The attribute names, sorted; shared by every set with the same names."""
     vals: tuple[Any, ...]
     """The values, in the order of :attr:`names`."""
-    wire: tuple[bytes, bytes] | None
-    """``(tag, bytes)``: the set encoded as OTLP ``KeyValue`` fields under ``tag``, kept
-    here by the metric encoder (``metrics_wire``) so that it needs no cache entry of
-    its own. A cache, not part of the set's value: ignored by ``==`` and ``hash``."""
+    wire: tuple[bytes, ...] | None
+    """``(tag, bytes, ...)``: the set encoded as OTLP ``KeyValue`` fields under each
+    ``tag`` it was written under (a set can head histogram and counter points, two
+    tags), kept here by the metric encoder (``metrics_wire``) so that it needs no
+    cache entry of its own. A cache, not part of the set's value: ignored by ``==``
+    and ``hash``."""
 
     def __init__(self, names: tuple[str, ...], vals: tuple[Any, ...]) -> None:
         layout = _LAYOUTS.get(names)

@@ -336,11 +336,14 @@ class MetricsEncoder:
             # The probe metrics' sets live as long as their series: each keeps its own
             # encoding (for the tag it was last encoded under) instead of a cache entry.
             wire = attrs.wire
-            if wire is not None and wire[0] == tag:
-                return wire[1]
+            if wire is not None:
+                for i in range(0, len(wire), 2):
+                    if wire[i] == tag:
+                        return wire[i + 1]
             encoded = encode_attributes(tag, attrs, clean=False)
             if _CACHEABLE.issuperset(map(type, attrs.vals)):
-                attrs.wire = (tag, encoded)
+                # At most a tag per kind of point: a few entries, never more.
+                attrs.wire = (tag, encoded) if wire is None else (*wire, tag, encoded)
             return encoded
         try:
             # (tag, names, types) is shared by every set with the same names and value

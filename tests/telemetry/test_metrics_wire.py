@@ -580,3 +580,24 @@ def test_a_periodic_reader_exports_probe_metrics_through_the_encoded_exporter(
     assert otlp_receiver.wait_for(lambda r: n.METRIC_RTT in r.metric_names(), timeout=5)
     (rtt,) = [m for m in otlp_receiver.metrics() if m.name == n.METRIC_RTT][:1]
     assert sum(p.count for p in rtt.histogram.data_points) == 10
+
+
+def test_an_attr_set_on_histogram_and_counter_points_matches_the_sdk() -> None:
+    """One AttrSet heading points of two kinds (two attribute tags): every encoding
+    equals the SDK's, and the set keeps one encoding per tag instead of a cache entry."""
+    from otel_genesys.telemetry.attrsets import AttrSet
+
+    attrs = AttrSet.of({"genesys.target.name": "t", "server.port": 443, "flag": True})
+    hist = HistogramDataPoint(attributes=attrs, start_time_unix_nano=1, time_unix_nano=2,
+                              count=2, sum=0.5, bucket_counts=(1, 1, 0), explicit_bounds=(0.1, 1.0),
+                              min=0.1, max=0.4)
+    count = NumberDataPoint(attributes=attrs, start_time_unix_nano=1, time_unix_nano=2, value=7)
+    metrics = [
+        Metric("h", "", "s", HistogramData([hist], AggregationTemporality.CUMULATIVE)),
+        Metric("c", "", "1", Sum([count], AggregationTemporality.CUMULATIVE, True)),
+    ]
+    scope = ScopeMetrics(InstrumentationScope("s", "1"), metrics, "")
+    data = MetricsData([ResourceMetrics(Resource.create({}), [scope], "")])
+    first = _assert_same(data)
+    assert attrs.wire is not None and len(attrs.wire) == 4  # two tags, one encoding each
+    assert encode_metrics_request(data) == first  # from the set's own encodings
