@@ -45,7 +45,8 @@ class DriftConfig:
         Spec(
             "max_drift_ms",
             "millis",
-            "Lateness tolerated before the scheduler corrects it.",
+            "Wake-up delay that every recent probe had (the smallest of the last 8-15) "
+            "tolerated before the scheduler corrects it.",
             rule=">= 0",
             check=non_negative,
         ),
