@@ -36,7 +36,7 @@ import sys
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import aiohttp
 import psutil
@@ -69,6 +69,8 @@ class ClientSpec:
     the export process ``otel-genesys run`` starts by default; its CPU and RSS are
     added to this process's) or ``off`` (no recorder at all)."""
     otlp_endpoint: str | None = None
+    exporter: str = "otlp_grpc"
+    """The agent's ``telemetry.exporter``: ``otlp_grpc`` or ``otlp_http``."""
     span_ratio: float = 1.0
     connect_concurrency: int = 256
     connect_timeout_s: float = 180.0
@@ -497,7 +499,8 @@ async def _run_agent(spec: ClientSpec, samples: Samples, out: dict[str, Any]) ->
 
     telemetry: Any = None
     settings = TelemetrySettings(
-        exporter="otlp_grpc", endpoint=spec.otlp_endpoint, span_ratio=spec.span_ratio
+        exporter=cast(Any, spec.exporter), endpoint=spec.otlp_endpoint,
+        span_ratio=spec.span_ratio,
     )
     if spec.telemetry == "otlp":
         telemetry = setup_telemetry(settings)

@@ -1,8 +1,8 @@
-"""An OTLP/gRPC endpoint that accepts every export and throws it away.
+"""OTLP endpoints (gRPC and HTTP) that accept every export and throw it away.
 
 The agent under test exports exactly as it would to a Collector (protobuf
-encoding, gRPC, batching, retries all included in its CPU), while the far
-end costs next to nothing: requests are not even decoded, only their bytes
+encoding, gRPC or HTTP, batching, retries all included in its CPU), while the
+far end costs next to nothing: requests are not even decoded, only their bytes
 counted, so the report can show that spans and metrics really left.
 """
 
@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import threading
 from concurrent import futures
-from typing import Any
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Self
 
 import grpc
 
@@ -21,8 +22,8 @@ _SERVICES = {
 }
 
 
-class DiscardSink:
-    """``with DiscardSink() as sink: ... sink.endpoint ... sink.received``."""
+class _Sink:
+    """What both sinks share: a loopback port, and requests and bytes per signal."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -33,11 +34,38 @@ class DiscardSink:
 
     @property
     def endpoint(self) -> str:
-        """``http://127.0.0.1:PORT`` for ``OTLPSpanExporter(endpoint=…)``."""
+        """``http://127.0.0.1:PORT``: the exporters' endpoint (OTLP/HTTP adds ``/v1/…``)."""
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self) -> DiscardSink:
+    def _count(self, signal: str, size: int) -> None:
+        with self._lock:
+            self.requests[signal] += 1
+            self.bytes[signal] += size
+
+    def snapshot(self) -> dict[str, tuple[int, int]]:
+        """``{signal: (requests, bytes)}`` received so far."""
+        with self._lock:
+            return {s: (self.requests[s], self.bytes[s]) for s in _SERVICES}
+
+    def start(self) -> Self:
         """Listen on a free loopback port."""
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        """Stop at once (in-flight exports are cut)."""
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+class DiscardSink(_Sink):
+    """OTLP/gRPC: ``with DiscardSink() as sink: ... sink.endpoint ... sink.snapshot()``."""
+
+    def start(self) -> Self:
         # Metric exports of thousands of targets exceed gRPC's 4 MiB default.
         server = grpc.server(
             futures.ThreadPoolExecutor(max_workers=4),
@@ -46,9 +74,7 @@ class DiscardSink:
         for signal, service in _SERVICES.items():
 
             def export(raw: bytes, _context: Any, _signal: str = signal) -> bytes:
-                with self._lock:
-                    self.requests[_signal] += 1
-                    self.bytes[_signal] += len(raw)
+                self._count(_signal, len(raw))
                 return b""  # an empty Export*ServiceResponse
 
             handler = grpc.unary_unary_rpc_method_handler(export)
@@ -61,36 +87,47 @@ class DiscardSink:
         return self
 
     def stop(self) -> None:
-        """Stop at once (in-flight exports are cut)."""
         if self._server is not None:
             self._server.stop(0)
             self._server = None
 
-    def snapshot(self) -> dict[str, tuple[int, int]]:
-        """``{signal: (requests, bytes)}`` received so far."""
-        with self._lock:
-            return {s: (self.requests[s], self.bytes[s]) for s in _SERVICES}
 
-    def __enter__(self) -> DiscardSink:
-        return self.start()
+class HttpDiscardSink(_Sink):
+    """OTLP/HTTP: ``POST /v1/{traces,metrics,logs}`` counted and answered empty.
 
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-
-def main() -> None:
-    """Run a sink in its own process: print its endpoint, serve until stdin closes.
-
-    The soak uses this so the sink's memory never counts in the agent's RSS.
+    Its ``endpoint`` is the base URL the agent's ``telemetry.endpoint`` takes (the
+    agent adds ``/v1/<signal>``). Served by a thread of this process.
     """
-    import sys
 
-    with DiscardSink() as sink:
-        print(sink.endpoint, flush=True)
-        sys.stdin.read()
-        received = sink.snapshot()
-    print(" ".join(f"{s}={r}/{b}" for s, (r, b) in received.items()), flush=True)
+    def start(self) -> Self:
+        sink = self
 
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # keep-alive, as a Collector speaks it
 
-if __name__ == "__main__":
-    main()
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                signal = self.path.rsplit("/", 1)[-1]
+                known = signal in _SERVICES
+                if known:
+                    sink._count(signal, len(body))
+                self.send_response(200 if known else 404)
+                self.send_header("Content-Type", "application/x-protobuf")
+                self.send_header("Content-Length", "0")  # an empty Export*ServiceResponse
+                self.end_headers()
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass  # not on the benchmark's terminal
+
+        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        server.daemon_threads = True
+        self.port = server.server_address[1]
+        threading.Thread(target=server.serve_forever, name="otlp-http-discard", daemon=True).start()
+        self._server = server
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None

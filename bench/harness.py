@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from bench._client import ClientSpec
-from bench._otlp_sink import DiscardSink
+from bench._otlp_sink import DiscardSink, HttpDiscardSink
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
@@ -45,6 +45,9 @@ class Variant:
     levers: tuple[str, ...] = ()
     counts: tuple[int, ...] = ()
     """Connection counts this variant runs at (empty: all of the plan's)."""
+    exporter: str = "otlp_grpc"
+    """OTLP over gRPC (the discarding endpoint ``DiscardSink``) or ``otlp_http``
+    (``HttpDiscardSink``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +95,9 @@ class Plan:
                 # The shipped placement (`otel-genesys run`): every count, so each
                 # target has a verdict for it as well as for the telemetry thread.
                 Variant("agent, export process", "agent", telemetry="isolated"),
+                # The same over OTLP/HTTP: no gRPC threads that wake on their own.
+                Variant("agent, export process, OTLP/HTTP", "agent", telemetry="isolated",
+                        exporter="otlp_http", counts=(1, 10000)),
                 Variant("agent, spans 10%", "agent", span_ratio=0.1, counts=(1000, 10000)),
                 # The event-loop lever: the shipped placement on uvloop instead of asyncio.
                 Variant("agent, export process, uvloop", "agent", telemetry="isolated",
@@ -308,17 +314,23 @@ def run_truth(plan: Plan, sink: DiscardSink, log: Callable[[str], None]) -> list
     return out
 
 
-def _variant_spec(plan: Plan, v: Variant, n: int, server: Server, sink: DiscardSink
-                  ) -> ClientSpec:
+def _variant_spec(plan: Plan, v: Variant, n: int, server: Server, sink: DiscardSink,
+                  http_sink: HttpDiscardSink | None = None) -> ClientSpec:
+    endpoint = sink.endpoint
+    if v.exporter == "otlp_http":
+        if http_sink is None:
+            raise ValueError(f"{v.name}: an OTLP/HTTP variant needs the HTTP sink")
+        endpoint = http_sink.endpoint
     return ClientSpec(
         kind=v.kind, connections=n, url=server.url, interval_s=1.0, warmup_s=plan.warmup_s,
         window_s=plan.window_one_s if n == 1 else plan.window_s, telemetry=v.telemetry,
-        otlp_endpoint=sink.endpoint, span_ratio=v.span_ratio, levers=v.levers,
+        otlp_endpoint=endpoint, exporter=v.exporter, span_ratio=v.span_ratio, levers=v.levers,
         server_pid=server.pid,
     )
 
 
-def run_scale(plan: Plan, sink: DiscardSink, log: Callable[[str], None]) -> list[dict[str, Any]]:
+def run_scale(plan: Plan, sink: DiscardSink, log: Callable[[str], None],
+              http_sink: HttpDiscardSink | None = None) -> list[dict[str, Any]]:
     """N sockets at 1 Hz to the pong server, each variant in turn, per repetition."""
     out: list[dict[str, Any]] = []
     for rep in range(plan.reps):
@@ -328,7 +340,7 @@ def run_scale(plan: Plan, sink: DiscardSink, log: Callable[[str], None]) -> list
                 for v in plan.variants:
                     if v.counts and n not in v.counts:
                         continue
-                    spec = _variant_spec(plan, v, n, server, sink)
+                    spec = _variant_spec(plan, v, n, server, sink, http_sink)
                     log(f"scale rep {rep + 1}/{plan.reps}: {n} connections, {v.name}")
                     before = server.counters()
                     result = run_client(spec, timeout_s=240 + n / 50)
@@ -408,12 +420,12 @@ def run(plan: Plan, out_dir: Path = RESULTS, command: str = "python -m bench") -
         results.duration_s = time.monotonic() - started
         (out_dir / "raw.json").write_text(json.dumps(asdict(results), indent=1))
 
-    with DiscardSink() as sink:
+    with DiscardSink() as sink, HttpDiscardSink() as http_sink:
         if "truth" in plan.suites:
             results.truth = run_truth(plan, sink, log)
             checkpoint()
         if "scale" in plan.suites:
-            results.scale = run_scale(plan, sink, log)
+            results.scale = run_scale(plan, sink, log, http_sink)
             checkpoint()
         if "profile" in plan.suites:
             try:
@@ -421,6 +433,7 @@ def run(plan: Plan, out_dir: Path = RESULTS, command: str = "python -m bench") -
             except Exception as exc:  # a broken profile must not cost the whole run
                 results.profile = {"error": f"{type(exc).__name__}: {exc}"}
         results.machine["otlp_received"] = sink.snapshot()
+        results.machine["otlp_http_received"] = http_sink.snapshot()
     checkpoint()
     if "instrumentation" in plan.suites and plan.instrumentation:
         results.instrumentation = run_instrumentation(plan, log)
