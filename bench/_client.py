@@ -135,6 +135,11 @@ def _rss() -> int:
     return int(psutil.Process().memory_info().rss)
 
 
+PYTHON_THREAD = "python"
+"""How :class:`_ChildCpu` names the threads Python started (Python does not name them
+for the OS: they carry the interpreter's name)."""
+
+
 class _ChildCpu:
     """CPU time of another process, to the nanosecond where the kernel allows.
 
@@ -155,29 +160,30 @@ class _ChildCpu:
         return float(sum(self._process.cpu_times()[:2]))
 
     def _threads(self) -> dict[str, tuple[str, int]] | None:
-        """Thread id -> (its name as the OS knows it, its run time in ns)."""
+        """Thread id -> (its name as the OS knows it, its run time in ns); the threads
+        that carry the main thread's name (every thread Python starts) as ``python``."""
         try:
             out = {}
-            for tid in os.listdir(f"/proc/{self._pid}/task"):
-                with open(f"/proc/{self._pid}/task/{tid}/comm") as f:
+            task = f"/proc/{self._pid}/task"
+            with open(f"{task}/{self._pid}/comm") as f:
+                interpreter = f.read().strip()
+            for tid in os.listdir(task):
+                with open(f"{task}/{tid}/comm") as f:
                     name = f.read().strip()
-                with open(f"/proc/{self._pid}/task/{tid}/schedstat") as f:
-                    out[tid] = (name, int(f.read().split()[0]))
+                with open(f"{task}/{tid}/schedstat") as f:
+                    out[tid] = (PYTHON_THREAD if name == interpreter else name,
+                                int(f.read().split()[0]))
             return out
         except (OSError, ValueError, IndexError):
             return None
 
-    def seconds(self) -> tuple[float, str]:
-        """CPU seconds since construction, and how they were read."""
-        by_name, how = self.by_thread_name()
-        return sum(by_name.values()), how
-
     def by_thread_name(self) -> tuple[dict[str, float], str]:
         """CPU seconds since construction per OS thread name, and how they were read.
 
-        Python's threads all carry the interpreter's name (``python``); gRPC names its
-        native threads (``event_engine``, ``lifeguard``, ``grpc_global_tim``...). With
-        ticks there is no split: everything is under ``"*"``.
+        Python's threads all carry the interpreter's name, reported as ``python``
+        whatever the executable is called; gRPC names its native threads
+        (``event_engine``, ``lifeguard``, ``grpc_global_tim``...). With ticks there is
+        no split: everything is under ``"*"``.
         """
         threads1, ticks = self._threads(), self._ticks() - self._ticks0
         threads0 = self._threads0

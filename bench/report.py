@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from bench._client import PYTHON_THREAD
 from bench._stats import Spread, quantile
 
 if TYPE_CHECKING:
@@ -276,10 +277,6 @@ def scale_rows(records: list[dict[str, Any]]) -> list[ScaleRow]:
     return rows
 
 
-_PYTHON_THREAD = "python"
-"""The OS name of every thread Python starts (it does not name them)."""
-
-
 def _export_split(records: list[dict[str, Any]]) -> list[str]:
     """Markdown: the export-process variant's CPU and memory, per process."""
     by_n: dict[int, list[dict[str, Any]]] = defaultdict(list)
@@ -294,7 +291,7 @@ def _export_split(records: list[dict[str, Any]]) -> list[str]:
         export_cpu = Spread.of(r["export_cpu_s"] / r["cycles"] * 1e6 for r in runs)
         split = [r for r in runs if "*" not in r.get("export_cpu_by_thread", {"*": 0})]
         native = Spread.of(
-            sum(v for k, v in r["export_cpu_by_thread"].items() if k != _PYTHON_THREAD)
+            sum(v for k, v in r["export_cpu_by_thread"].items() if k != PYTHON_THREAD)
             / r["cycles"] * 1e6 for r in split) if split else None
         # Records from before the export process's base was taken (no export_rss_base)
         # count its whole RSS as growth, as the report did then.

@@ -226,32 +226,36 @@ class Memory:
         limit_pct: float,
         per_series: float = 0.0,
     ) -> SoakResult:
-        rows = list(zip(self.samples, self.series_samples, self.large_samples, strict=True))
-        after = [(rss, blocks, k, v) for (n, rss, blocks), k, v in rows if n >= self.warm_at]
-        after = after or [(rss, blocks, k, v) for (_, rss, blocks), k, v in rows[-1:]]
+        # One row per sample: RSS, heap blocks, series, large counts, export RSS (0: none).
+        exports = self.export_samples or [0.0] * len(self.samples)
+        rows = [
+            (n, rss, float(blocks), float(k), float(v), x)
+            for (n, rss, blocks), k, v, x in zip(
+                self.samples, self.series_samples, self.large_samples, exports, strict=True
+            )
+        ]
+        after = [r[1:] for r in rows if r[0] >= self.warm_at] or [r[1:] for r in rows[-1:]]
         third = max(1, len(after) // 3)
-        early, late = after[:third], after[-third:]
-        rss_early = _median([r for r, _, _, _ in early])
-        rss_late = _median([r for r, _, _, _ in late])
-        blocks_early = _median([float(b) for _, b, _, _ in early])
-        blocks_late = _median([float(b) for _, b, _, _ in late])
-        series_early = _median([float(k) for _, _, k, _ in early])
-        series_late = _median([float(k) for _, _, k, _ in late])
-        large_early = _median([float(v) for _, _, _, v in early])
-        large_late = _median([float(v) for _, _, _, v in late])
-        growth = (rss_late - rss_early) / rss_early * 100.0
-        blocks_growth = (blocks_late - blocks_early) / blocks_early * 100.0
+
+        def early_late(col: int) -> tuple[float, float]:
+            """Medians of column ``col`` over the first and the last third after warm-up."""
+            return (_median([r[col] for r in after[:third]]),
+                    _median([r[col] for r in after[-third:]]))
+
+        def pct(early: float, late: float) -> float:
+            return (late - early) / early * 100.0 if early else 0.0
+
+        rss_early, rss_late = early_late(0)
+        blocks_early, blocks_late = early_late(1)
+        series_early, series_late = early_late(2)
+        large_early, large_late = early_late(3)
+        export_early, export_late = early_late(4)
+        growth = pct(rss_early, rss_late)
+        blocks_growth = pct(blocks_early, blocks_late)
+        export_growth = pct(export_early, export_late)
         expected = max(0.0, series_late - series_early) * per_series
         expected += max(0.0, large_late - large_early)
         net_growth = (blocks_late - blocks_early - expected) / blocks_early * 100.0
-        export_early = export_late = export_growth = 0.0
-        if self.export_samples:
-            exported = [r for (n, _, _), r in zip(self.samples, self.export_samples, strict=True)
-                        if n >= self.warm_at] or self.export_samples[-1:]
-            third = max(1, len(exported) // 3)
-            export_early = _median(exported[:third])
-            export_late = _median(exported[-third:])
-            export_growth = (export_late - export_early) / export_early * 100.0
         return SoakResult(
             mode=mode,
             cycles=cycles,
@@ -259,8 +263,8 @@ class Memory:
             rss_start_mib=round(self.start, 2),
             rss_early_mib=round(rss_early, 2),
             rss_late_mib=round(rss_late, 2),
-            rss_min_after_warm_mib=round(min(r for r, _, _, _ in after), 2),
-            rss_max_after_warm_mib=round(max(r for r, _, _, _ in after), 2),
+            rss_min_after_warm_mib=round(min(r[0] for r in after), 2),
+            rss_max_after_warm_mib=round(max(r[0] for r in after), 2),
             growth_pct=round(growth, 3),
             blocks_early=int(blocks_early),
             blocks_late=int(blocks_late),

@@ -80,7 +80,7 @@ from otel_genesys.core.rto import RtoEstimator
 from otel_genesys.core.stability import StabilityTracker
 from otel_genesys.core.stall import StallLog
 from otel_genesys.core.thresholds import NO_BREACHES, ThresholdMatrix
-from otel_genesys.core.window import IntRing, nearest_rank
+from otel_genesys.core.window import IntRing, bits, get_bit, nearest_rank, set_bit
 
 DEGRADED_POLICIES = ("count", "flag", "exclude")
 JITTER_METRICS = ("consecutive", "rfc3550", "pdv")
@@ -222,23 +222,6 @@ class SessionSnapshot:
     ghosts: int = 0
 
 
-def _mark_unanswered(bits: bytearray, sequence: int) -> None:
-    """Ping ``sequence`` ended without a pong (timed out or aborted): a pong now is LATE."""
-    i = sequence % RECENT_PINGS
-    bits[i >> 3] |= 1 << (i & 7)
-
-
-def _mark_answered(bits: bytearray, sequence: int) -> None:
-    """Ping ``sequence`` has had its pong: another one is a DUPLICATE."""
-    i = sequence % RECENT_PINGS
-    bits[i >> 3] &= ~(1 << (i & 7))
-
-
-def _is_unanswered(bits: bytearray, sequence: int) -> bool:
-    i = sequence % RECENT_PINGS
-    return bool(bits[i >> 3] >> (i & 7) & 1)
-
-
 class _Ping:
     """One ping in flight (or, in NOTIFICATION mode, a ghost of one)."""
 
@@ -338,7 +321,8 @@ class ProbeSession:
         self._last_rtt_ns: int | None = None
         # CONTROL: payload -> ping, in send order; how recent pings ended, a bit each.
         self._pending: dict[bytes, _Ping] = {}
-        self._unanswered_bits = bytearray(RECENT_PINGS // 8 if self._control else 0)
+        # A bit per recent sequence number, set while that ping waits for a late pong.
+        self._unanswered_bits = bits(RECENT_PINGS if self._control else 0)
         self._payload_len = _SEQ_BYTES + len(self.nonce)
         # NOTIFICATION: unanswered pings and ghosts in send order.
         self._queue: deque[_Ping] = _NO_QUEUE if self._control else deque()
@@ -385,7 +369,7 @@ class ProbeSession:
         if self._control:
             ping = next(iter(self._pending.values()))
             del self._pending[ping.payload]
-            _mark_unanswered(self._unanswered_bits, ping.sequence)
+            set_bit(self._unanswered_bits, ping.sequence % RECENT_PINGS, True)
             self._outstanding -= 1
             self._held.append(self._settle_timeout(ping, now_ns))
         else:
@@ -410,7 +394,7 @@ class ProbeSession:
         ping = self._pending.pop(payload, None)
         if ping is not None:
             self._outstanding -= 1
-            _mark_answered(self._unanswered_bits, ping.sequence)
+            set_bit(self._unanswered_bits, ping.sequence % RECENT_PINGS, False)
             outcome = self._settle_ok(ping, now_ns, ambiguous=False)
             return PongResult(PongKind.MATCHED, outcome, ping.sequence)
         seq = self._recent_sequence(payload)
@@ -419,10 +403,10 @@ class ProbeSession:
             return PongResult(PongKind.UNSOLICITED, None, None)
         # A recent sequence that is not pending has ended, and every way out of
         # `_pending` sets its bit: it had its pong already, or is still without one.
-        if not _is_unanswered(self._unanswered_bits, seq):
+        if not get_bit(self._unanswered_bits, seq % RECENT_PINGS):
             self._duplicates += 1
             return PongResult(PongKind.DUPLICATE, None, seq)
-        _mark_answered(self._unanswered_bits, seq)
+        set_bit(self._unanswered_bits, seq % RECENT_PINGS, False)
         self._late += 1
         return PongResult(PongKind.LATE, None, seq)
 
@@ -469,7 +453,7 @@ class ProbeSession:
             for ping in expired:
                 del self._pending[ping.payload]
                 self._outstanding -= 1
-                _mark_unanswered(self._unanswered_bits, ping.sequence)
+                set_bit(self._unanswered_bits, ping.sequence % RECENT_PINGS, True)
                 out.append(self._settle_timeout(ping, now_ns))
             return out
         changed = False
@@ -541,7 +525,7 @@ class ProbeSession:
         out = self._take_held()
         if self._control:
             for ping in self._pending.values():
-                _mark_unanswered(self._unanswered_bits, ping.sequence)
+                set_bit(self._unanswered_bits, ping.sequence % RECENT_PINGS, True)
                 out.append(self._settle_abort(ping, now_ns))
             self._pending.clear()
         else:

@@ -61,7 +61,7 @@ class DriftSettings:
     max_drift_ns: int = 10_000_000
     """Systematic wake-up delay tolerated before compensating."""
     adjust_factor: float = 0.95
-    """Share of the smoothed delay to wake earlier by (0..1)."""
+    """Share of the systematic delay to wake earlier by (0..1)."""
 
     def __post_init__(self) -> None:
         if self.max_drift_ns < 0:

@@ -25,6 +25,8 @@ from __future__ import annotations
 
 from array import array
 
+from otel_genesys.core.window import bits, get_bit, set_bit
+
 TIME_BUCKETS = 60
 
 
@@ -61,7 +63,7 @@ class StabilityTracker:
             raise ValueError(f"stability time window too small: {window_ns} ns")
         self.window = window
         self.window_ns = window_ns
-        self._ring = bytearray((window + 7) // 8)  # a bit per probe: 1 = good
+        self._ring = bits(window)  # a bit per probe: set = good
         self._ring_next = 0
         self._ring_size = 0
         self._ring_good = 0
@@ -78,17 +80,11 @@ class StabilityTracker:
         """Count one probe settled at ``now_ns``."""
         g = 1 if good else 0
         i = self._ring_next
-        ring = self._ring
-        byte, bit = i >> 3, 1 << (i & 7)
         if self._ring_size == self.window:
-            if ring[byte] & bit:
-                self._ring_good -= 1
+            self._ring_good -= get_bit(self._ring, i)
         else:
             self._ring_size += 1
-        if g:
-            ring[byte] |= bit
-        else:
-            ring[byte] &= ~bit
+        set_bit(self._ring, i, good)
         self._ring_good += g
         self._ring_next = 0 if i + 1 == self.window else i + 1
 

@@ -1,5 +1,5 @@
-"""Fixed-capacity building blocks shared by the estimators: a ring of ints and
-the nearest-rank quantile.
+"""Fixed-capacity building blocks shared by the estimators: a ring of ints, bit
+flags in a ``bytearray``, and the nearest-rank quantile.
 
 Memory is allocated once, at construction; adding a value never allocates
 a container, so a monitor running for a month holds exactly what it held
@@ -76,6 +76,29 @@ class IntRing:
         """Forget every value."""
         self._next = 0
         self._size = 0
+
+
+def bits(count: int) -> bytearray:
+    """Room for ``count`` flags, a bit each, all clear.
+
+    >>> flags = bits(10)
+    >>> set_bit(flags, 9, True); get_bit(flags, 9), get_bit(flags, 8), len(flags)
+    (True, False, 2)
+    """
+    return bytearray((count + 7) // 8)
+
+
+def get_bit(flags: bytearray, i: int) -> bool:
+    """Flag ``i`` of ``flags``."""
+    return bool(flags[i >> 3] >> (i & 7) & 1)
+
+
+def set_bit(flags: bytearray, i: int, on: bool) -> None:
+    """Set (``on``) or clear flag ``i`` of ``flags``."""
+    if on:
+        flags[i >> 3] |= 1 << (i & 7)
+    else:
+        flags[i >> 3] &= ~(1 << (i & 7))
 
 
 def nearest_rank(sorted_values: Sequence[int], q: float) -> int:

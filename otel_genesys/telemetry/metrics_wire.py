@@ -334,7 +334,7 @@ class MetricsEncoder:
             return b""
         if type(attrs) is AttrSet:
             # The probe metrics' sets live as long as their series: each keeps its own
-            # encoding (for the tag it was last encoded under) instead of a cache entry.
+            # encoding under each tag it heads (``AttrSet.wire``), not a cache entry.
             wire = attrs.wire
             if wire is not None:
                 for i in range(0, len(wire), 2):

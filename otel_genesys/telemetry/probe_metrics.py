@@ -284,15 +284,12 @@ class _Binding:
             _clean({**base, n.STABILITY_SCOPE: "lifetime"}),
         )
 
-    def cells_for(self, reader: _ReaderState) -> _Cells:
-        """This (target, mode)'s cells in ``reader``, found again after a delta reset."""
+    def new_cells(self, reader: _ReaderState) -> _Cells:
+        """Fresh cells for ``reader``: its first probe, or the first after a delta reset
+        (the caller has found none valid: ``record`` checks inline, once per probe)."""
         cells = self.cells
         i = reader.index
-        if i < len(cells):
-            c = cells[i]
-            if c is not None and c.gen == reader.generation:
-                return c
-        else:
+        if i >= len(cells):
             cells.extend([None] * (i + 1 - len(cells)))
         c = cells[i] = _Cells(reader.generation)
         return c
@@ -344,28 +341,28 @@ class _ReaderState:
         self.bind_ns = bind_ns
         self.last_ns = bind_ns
 
-    def _slot(self, idx: int, attrs: AttrSet) -> tuple[dict[AttrSet, _Count | _HistAcc], AttrSet]:
+    def _acc(self, idx: int, attrs: AttrSet) -> _Count | _HistAcc:
+        """The accumulator of series ``attrs`` of metric ``idx``: made at its first value,
+        or the overflow's past the reader's cardinality limit (the SDK's overflow: one
+        more point for every further attribute set)."""
         d = self.series[idx]
-        if attrs not in d and len(d) >= self.limits[idx]:
-            # The SDK's overflow: one more point for every further attribute set.
-            attrs = _OVERFLOW
-        return d, attrs
+        acc = d.get(attrs)
+        if acc is None:
+            if len(d) >= self.limits[idx]:
+                attrs = _OVERFLOW
+                acc = d.get(attrs)
+            if acc is None:
+                bounds = _SPECS[idx].bounds
+                acc = d[attrs] = _Count(attrs) if bounds is None else _HistAcc(attrs, bounds)
+        return acc
 
     def count(self, idx: int, attrs: AttrSet) -> _Count:
-        """The counter of series ``attrs`` (made at its first value, or the overflow's)."""
-        d, attrs = self._slot(idx, attrs)
-        acc = d.get(attrs)
-        if acc is None:
-            acc = d[attrs] = _Count(attrs)
-        return cast(_Count, acc)
+        """The counter of series ``attrs`` of counter metric ``idx``."""
+        return cast(_Count, self._acc(idx, attrs))
 
     def hist(self, idx: int, attrs: AttrSet) -> _HistAcc:
-        """The histogram of series ``attrs`` (made at its first value, or the overflow's)."""
-        d, attrs = self._slot(idx, attrs)
-        acc = d.get(attrs)
-        if acc is None:
-            acc = d[attrs] = _HistAcc(attrs, cast(tuple[float, ...], _SPECS[idx].bounds))
-        return cast(_HistAcc, acc)
+        """The histogram of series ``attrs`` of histogram metric ``idx``."""
+        return cast(_HistAcc, self._acc(idx, attrs))
 
     def emit(self, now_ns: int) -> list[Metric]:
         metrics: list[Metric] = []
@@ -639,8 +636,8 @@ class ProbeMetrics:
                 return
             # The values, once: SDK instruments drop negative and non-finite values.
             # Written out, here and below, rather than looped over: this runs once per
-            # probe, and a loop over (field, histogram) pairs measured slower (the
-            # metrics figure of `python -m bench.telemetry_cost`).
+            # probe and reader, and a loop over (value, histogram) pairs would add a
+            # tuple, a zip and a loop to each.
             rtt = jitter_c = jitter_r = pdv = None
             if o.rtt_ns is not None:
                 v = o.rtt_ns / 1e9
@@ -669,7 +666,7 @@ class ProbeMetrics:
                     i = rs.index
                     c = cells[i] if i < len(cells) else None
                     if c is None or c.gen != rs.generation:
-                        c = b.cells_for(rs)
+                        c = b.new_cells(rs)
                     if ok:
                         acc = c.ok
                         if acc is None:
