@@ -81,7 +81,8 @@ class ClientSpec:
     staggered first probes: every target probes at connect), ``switch=SECONDS``
     (``sys.setswitchinterval`` after ``gc_tune``; 0.005 is CPython's default),
     ``freeze`` (``gc.freeze()`` once every target is connected), ``uvloop`` (the
-    whole client on uvloop's event loop instead of asyncio's)."""
+    whole client on uvloop's event loop instead of asyncio's), ``timers`` (each
+    connection's alarm on its own asyncio timer instead of the shared ``AlarmClock``)."""
 
     def to_json(self) -> str:
         """The spec as one JSON argument."""
@@ -494,8 +495,49 @@ def _apply_levers(levers: tuple[str, ...], agent: Any) -> None:
                 m.phase_ns = 0
         elif lever.startswith("switch="):
             sys.setswitchinterval(float(lever.split("=", 1)[1]))
-        elif lever not in ("freeze", "uvloop"):
+        elif lever not in ("freeze", "uvloop", "timers"):
             raise ValueError(f"unknown lever {lever!r}")
+
+
+def _ring(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
+def _timer_per_alarm() -> None:
+    """Lever ``timers``: every ``Alarm`` keeps its own asyncio timer, as the agent did
+    before ``AlarmClock`` (a postpone cancels it and schedules another). Applied before
+    the event loop starts; the ``_clock`` slot holds the alarm's ``TimerHandle``."""
+    from otel_genesys.agent.alarm import Alarm
+
+    async def sleep(self: Any, delay_s: float) -> None:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[None] = loop.create_future()
+        self._when = loop.time() + max(delay_s, 0.0)
+        self._clock = loop.call_at(self._when, _ring, future)
+        self._future = future
+        try:
+            await future
+        finally:
+            if self._clock is not None:
+                self._clock.cancel()
+            self._future = self._clock = None
+
+    def postpone(self: Any, delay_s: float) -> None:
+        future = self._future
+        if future is None or future.done():
+            return
+        loop = future.get_loop()
+        when = loop.time() + delay_s
+        if when <= self._when:
+            return
+        if self._clock is not None:
+            self._clock.cancel()
+        self._when = when
+        self._clock = loop.call_at(when, _ring, future)
+
+    Alarm.sleep = sleep  # type: ignore[method-assign]
+    Alarm.postpone = postpone  # type: ignore[method-assign]
 
 
 async def _run_agent(spec: ClientSpec, samples: Samples, out: dict[str, Any]) -> None:
@@ -702,6 +744,8 @@ def main(argv: list[str] | None = None) -> int:
         from otel_genesys.telemetry.gctune import limit_malloc_arenas
 
         limit_malloc_arenas()  # as `otel-genesys run` does, before any thread starts
+    if "timers" in spec.levers:
+        _timer_per_alarm()
     if "uvloop" in spec.levers:
         import uvloop
 

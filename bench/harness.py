@@ -103,6 +103,9 @@ class Plan:
                 Variant("agent, export process, uvloop", "agent", telemetry="isolated",
                         levers=("uvloop",), counts=(5000, 10000)),
                 Variant("agent, no telemetry", "agent", telemetry="off", counts=(1, 10000)),
+                # The shared alarm clock undone: one asyncio timer per connection's alarm.
+                Variant("agent, export process, timer per alarm", "agent", telemetry="isolated",
+                        levers=("timers",), counts=(1000, 10000)),
                 Variant("agent, before", "agent", levers=BEFORE, counts=(1000,)),
                 Variant("agent, 5 ms switch", "agent", levers=("switch=0.005",), counts=(1000,)),
                 Variant("websockets", "websockets", counts=(1000,)),

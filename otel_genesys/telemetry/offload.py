@@ -125,6 +125,12 @@ class OffloadWorker(Generic[T]):
     def __len__(self) -> int:
         return len(self._queue)
 
+    def wake(self) -> None:
+        """Have the worker drain now rather than at its next interval (for a record that
+        should not wait, such as an audit event). Never blocks."""
+        if not self._wake.is_set():
+            self._wake.set()
+
     # ------------------------------------------------------------------ worker side
 
     @property

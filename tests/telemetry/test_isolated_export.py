@@ -210,3 +210,53 @@ def test_the_export_process_ends_a_held_span_a_cycle_later_with_no_further_messa
         assert [e.name for e in span.events] == [AuditKind.LATE_PONG.value]
     finally:
         assert telemetry.shutdown(15.0)
+
+
+def test_records_wait_for_the_shipping_interval_but_an_audit_event_ships_at_once(
+    otlp_receiver: OtlpReceiver,  # noqa: F811
+) -> None:
+    """At a low rate nothing wakes the forwarder before its interval (each wake-up costs
+    a thread in both processes); an audit event does, and takes what is queued along."""
+    from otel_genesys.telemetry.isolated import SHIP_INTERVAL_S
+
+    assert SHIP_INTERVAL_S >= 0.5
+    telemetry = start_isolated_telemetry(_settings(otlp_receiver))
+    try:
+        rec = telemetry.recorder
+        assert rec.wait_ready(30.0)
+        rec._worker.flush(5.0)  # start a fresh interval
+        shipped = rec._worker.errors, len(rec._worker)
+        rec.outcome(make_outcome(sequence=1))
+        time.sleep(SHIP_INTERVAL_S * 0.3)
+        assert len(rec._worker) == 1, shipped  # still queued: no wake-up for one record
+        rec.event(make_event(AuditKind.RECONNECT, attributes=(("cause", "close_1006"),)))
+        deadline = time.monotonic() + SHIP_INTERVAL_S * 0.5
+        while len(rec._worker) and time.monotonic() < deadline:
+            time.sleep(0.005)
+        assert len(rec._worker) == 0  # the event woke the forwarder, the outcome went too
+        assert telemetry.force_flush(10.0)
+        assert otlp_receiver.wait_for(lambda r: len(r.spans()) >= 1, 10.0)
+    finally:
+        assert telemetry.shutdown(15.0)
+
+
+def test_the_export_process_reports_health_only_when_it_changed(
+    otlp_receiver: OtlpReceiver,  # noqa: F811
+) -> None:
+    telemetry = start_isolated_telemetry(_settings(otlp_receiver))
+    try:
+        rec = telemetry.recorder
+        assert rec.wait_ready(30.0)
+        rec.outcome(make_outcome(sequence=1))
+        assert telemetry.force_flush(10.0)
+        time.sleep(0.6)  # any report still due after the flush
+        quiet_from = telemetry.health.reports
+        time.sleep(2.0)  # four health periods with nothing new
+        assert telemetry.health.reports == quiet_from
+        for seq in range(2, 12):
+            rec.outcome(make_outcome(sequence=seq))
+        assert telemetry.force_flush(10.0)
+        assert telemetry.health.reports > quiet_from  # the flush reply, with new counters
+        assert telemetry.health.spans_exported >= 11
+    finally:
+        assert telemetry.shutdown(15.0)
