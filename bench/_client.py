@@ -82,7 +82,9 @@ class ClientSpec:
     (``sys.setswitchinterval`` after ``gc_tune``; 0.005 is CPython's default),
     ``freeze`` (``gc.freeze()`` once every target is connected), ``uvloop`` (the
     whole client on uvloop's event loop instead of asyncio's), ``timers`` (each
-    connection's alarm on its own asyncio timer instead of the shared ``AlarmClock``)."""
+    connection's alarm on its own asyncio timer instead of the shared ``AlarmClock``),
+    ``reader`` (every pong read by the reader task instead of answered by the
+    ``PongTap`` where it is parsed)."""
 
     def to_json(self) -> str:
         """The spec as one JSON argument."""
@@ -495,7 +497,7 @@ def _apply_levers(levers: tuple[str, ...], agent: Any) -> None:
                 m.phase_ns = 0
         elif lever.startswith("switch="):
             sys.setswitchinterval(float(lever.split("=", 1)[1]))
-        elif lever not in ("freeze", "uvloop", "timers"):
+        elif lever not in ("freeze", "uvloop", "timers", "reader"):
             raise ValueError(f"unknown lever {lever!r}")
 
 
@@ -746,6 +748,10 @@ def main(argv: list[str] | None = None) -> int:
         limit_malloc_arenas()  # as `otel-genesys run` does, before any thread starts
     if "timers" in spec.levers:
         _timer_per_alarm()
+    if "reader" in spec.levers:
+        from otel_genesys.agent import pongtap
+
+        pongtap.ENABLED = False  # every pong through the reader task's receive()
     if "uvloop" in spec.levers:
         import uvloop
 

@@ -106,6 +106,9 @@ class Plan:
                 # The shared alarm clock undone: one asyncio timer per connection's alarm.
                 Variant("agent, export process, timer per alarm", "agent", telemetry="isolated",
                         levers=("timers",), counts=(1000, 10000)),
+                # The pong tap undone: every pong read by the reader task, as before.
+                Variant("agent, export process, pongs via reader", "agent",
+                        telemetry="isolated", levers=("reader",), counts=(1000, 10000)),
                 Variant("agent, before", "agent", levers=BEFORE, counts=(1000,)),
                 Variant("agent, 5 ms switch", "agent", levers=("switch=0.005",), counts=(1000,)),
                 Variant("websockets", "websockets", counts=(1000,)),

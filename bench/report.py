@@ -355,6 +355,10 @@ BASELINES = {
     "agent, 5 ms switch": ("staggered probes only (GIL switch interval left at 5 ms)", "agent"),
     "agent, export process, uvloop": ("uvloop event loop (a trial, not in the product)",
                                       "agent, export process"),
+    "agent, export process, timer per alarm": ("one asyncio timer per alarm (no AlarmClock)",
+                                               "agent, export process"),
+    "agent, export process, pongs via reader": ("every pong via the reader task (no PongTap)",
+                                                "agent, export process"),
 }
 """Variants compared with the product: (label, the product's variant). Most undo an
 optimisation (compared with ``agent``, all of them on); the uvloop row tries one the
@@ -385,13 +389,17 @@ def _optimisations(rows: list[ScaleRow], runs: RunsByRep) -> list[str]:
     return [
         "### Optimisations — measured in the same repetitions",
         "",
-        "Two optimisations are in the product: the supervisor staggers the targets' first "
-        "probes over one interval (target i of N waits i/N of an interval after connecting), "
-        "and `gc_tune` sets a 0.5 ms GIL switch interval. *baseline* = the agent with one or "
-        "both undone by bench switches (*both undone*: every target probes at connect, 5 ms "
-        "switch interval, i.e. the agent as it was); *agent* = the product (for the uvloop "
-        "trial: the shipped placement, with the export process, on asyncio's loop). The "
-        "ratio is agent ÷ baseline per repetition, then the median.",
+        "Each row undoes one optimisation of the product with a bench switch (or, for "
+        "uvloop, tries one the product does not use). The supervisor staggers the targets' "
+        "first probes over one interval (target i of N waits i/N of an interval after "
+        "connecting), and `gc_tune` sets a 0.5 ms GIL switch interval: *baseline* = the "
+        "agent with one or both undone (*both undone*: every target probes at connect, 5 ms "
+        "switch interval, i.e. the agent as it was), against *agent* (telemetry thread). "
+        "Every alarm of the loop shares one asyncio timer (`AlarmClock`), and pongs are "
+        "answered where aiohttp parses them (`PongTap`): baselines *one asyncio timer per "
+        "alarm* and *every pong via the reader task*, against the shipped placement (export "
+        "process), as is the uvloop trial. The ratio is agent ÷ baseline per repetition, "
+        "then the median.",
         "",
         _table(("N", "baseline", "figure", "baseline value", "agent", "agent ÷ baseline"),
                ((f"{n:,}", base, label, b.fmt(fmt[label]), a.fmt(fmt[label]), r.fmt("{:.2f}"))
@@ -815,7 +823,9 @@ def render(results: Results, cells: list[TruthCell], rows: list[ScaleRow],
             "(the agent's own cost). *agent, before*: the agent with the two scheduling "
             "optimisations undone by bench switches (every target's first probe at connect "
             "instead of staggered over the interval; CPython's default 5 ms GIL switch interval "
-            "instead of 0.5 ms); *agent, 5 ms switch*: only the switch interval undone — see "
+            "instead of 0.5 ms); *agent, 5 ms switch*: only the switch interval undone; "
+            "*agent, export process, timer per alarm* and *pongs via reader*: the shipped "
+            "placement with the shared alarm clock or the pong tap undone — see "
             "*Optimisations* below and docs/performance.md.",
             "",
             "### CPU",

@@ -38,6 +38,7 @@ from yarl import URL
 from otel_genesys.agent.alarm import Alarm
 from otel_genesys.agent.failures import Failure, classify, classify_close, with_frames
 from otel_genesys.agent.handshake_trace import timing_phases
+from otel_genesys.agent.pongtap import PongTap
 from otel_genesys.agent.stall import StallWatch
 from otel_genesys.config import GenericTarget, MonitorConfig, NotificationTarget
 from otel_genesys.core.backoff import Backoff
@@ -142,6 +143,8 @@ class Link:
     """The last text frame written: shown when the peer closes with 1002."""
     last_received: str | None = None
     """The last text frame read."""
+    tap: PongTap | None = None
+    """Answers CONTROL pongs as they are parsed while the reader waits (agent/pongtap.py)."""
 
 
 @dataclass(slots=True)
@@ -473,6 +476,9 @@ class ConnectionMonitor:
                 raise
         if token is not None:
             self._token_generation = token.generation
+        control = self._control
+        if control is not None:
+            link.tap = PongTap.attach(ws, functools.partial(self._on_pong, control), self._clock)
         link.reader = asyncio.create_task(self._read(link), name=f"otel-genesys-read-{target.name}")
         return link
 
@@ -522,8 +528,11 @@ class ConnectionMonitor:
         failure: Failure | None = None
         pong_type = aiohttp.WSMsgType.PONG
         text_type = aiohttp.WSMsgType.TEXT
+        tap = link.tap
         try:
             while True:
+                if tap is not None and tap.idle():
+                    await tap.wait()  # pongs are answered meanwhile, as they arrive
                 msg = await ws.receive()
                 now = clock()  # first thing on arrival: this is the pong's timestamp
                 typ = msg.type
@@ -778,6 +787,8 @@ class ConnectionMonitor:
         await self._close_link(link)
 
     async def _close_link(self, link: Link) -> None:
+        if link.tap is not None:
+            link.tap.detach()  # close() reads the queue itself from here on
         with contextlib.suppress(Exception):
             await asyncio.wait_for(link.ws.close(), 2.0)
         if link.reader is not None and not link.reader.done():

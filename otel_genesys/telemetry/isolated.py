@@ -16,7 +16,7 @@ or more cores, exporting then runs on another core.
 Protocol (pickled tuples over one socket pair, ``multiprocessing.connection``
 framing): parent → child ``("batch", [records])``, ``("flush", id, timeout)``,
 ``("close", timeout)``; child → parent ``("ready", routes)``, ``("health",
-counters)`` when they changed (checked twice a second), ``("flushed", id, ok)``,
+counters)`` when they changed (checked about once a second), ``("flushed", id, ok)``,
 ``("closed", ok)``.
 
 Guarantees: the probe path never blocks (a full queue drops the oldest record,
@@ -55,6 +55,11 @@ from otel_genesys.telemetry.settings import TelemetrySettings
 _log = logging.getLogger(__name__)
 
 _HEALTH_PERIOD_S = 0.5
+"""The export process checks its counters at most this often (and sends them if moved)."""
+_QUIET_S = 1.0
+"""The longest its main thread sleeps without a message: held spans end and the
+counters are checked at least this often. Batches come every ``SHIP_INTERVAL_S`` or
+sooner, so a busy or a quiet agent wakes it about once a second, not three times."""
 SHIP_INTERVAL_S = 1.0
 """How often the agent's process ships queued records to the export process, unless a
 quarter of the queue (at most 1,024 records) or an audit event is waiting first.
@@ -322,8 +327,8 @@ class IsolatedTelemetry:
 
     @property
     def health(self) -> SharedHealth:
-        """The export process's counters, as of its last report (within half a second of
-        a change)."""
+        """The export process's counters, as of its last report (within about a second
+        of a change)."""
         return self.recorder.remote
 
     @property
@@ -466,11 +471,10 @@ def _child(conn: Connection) -> int:
     reported: dict[str, int] = {}
     next_health = time.monotonic()
     while True:
-        # A recorder cycle is one batch, or one health period with no batch: spans held
-        # for late audit events end at the next batch (busy) or within 0.5 s (quiet).
-        wait = max(0.0, next_health - time.monotonic())
+        # A recorder cycle is one batch, or a quiet second with no batch: spans held
+        # for late audit events end at the next batch (busy) or within a second (quiet).
         try:
-            message = pickle.loads(conn.recv_bytes()) if conn.poll(wait) else None
+            message = pickle.loads(conn.recv_bytes()) if conn.poll(_QUIET_S) else None
         except (EOFError, OSError):
             telemetry.shutdown(5.0)  # the parent is gone: flush what we have and leave
             return 0
@@ -497,8 +501,8 @@ def _child(conn: Connection) -> int:
                 return 0
         now = time.monotonic()
         if now >= next_health:
-            # Checked twice a second, sent only when a counter moved: a quiet agent's
-            # two processes are not woken for nothing.
+            # Checked at most twice a second, when awake anyway, and sent only when a
+            # counter moved: neither process wakes for health alone.
             next_health = now + _HEALTH_PERIOD_S
             current = health()
             if current != reported:

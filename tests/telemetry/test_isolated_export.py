@@ -249,6 +249,8 @@ def test_the_export_process_reports_health_only_when_it_changed(
         assert rec.wait_ready(30.0)
         rec.outcome(make_outcome(sequence=1))
         assert telemetry.force_flush(10.0)
+        time.sleep(1.5)  # a span held for late audit events ends within a second
+        assert telemetry.force_flush(10.0)  # ... and leaves now
         time.sleep(0.6)  # any report still due after the flush
         quiet_from = telemetry.health.reports
         time.sleep(2.0)  # four health periods with nothing new

@@ -1,0 +1,193 @@
+"""Pongs answered where aiohttp parses them, not after a reader task wakes up.
+
+aiohttp parses each chunk from the network in the protocol's ``data_received``
+and queues the messages; ``receive()`` in a reader task pops them one loop
+iteration later. For a pong that meant a task wake-up per probe (a future, a
+``call_soon``, a task step, ``receive()``'s own bookkeeping) and a timestamp
+taken only once the loop got round to that task: at thousands of connections
+a busy iteration's worth of queueing was counted as round-trip time.
+
+A :class:`PongTap` stands in for a link's frame parser while the monitor's
+reader has nothing else to do. After each chunk is parsed, the pongs at the
+head of the socket's queue are taken out with aiohttp's own ``read()`` (driven
+to completion at once, since a message is there, so the queue's size and flow
+control stay aiohttp's) and handed to the probe core, timestamped when the
+chunk arrived. Anything else (text, close, ping, end of stream, a parse error)
+wakes the reader, which goes through ``receive()`` exactly as before; while it
+does, the tap takes nothing, so the two never read the queue at once.
+``docs/performance.md`` has the measured effect.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+import aiohttp
+
+log = logging.getLogger(__name__)
+
+_PONG = aiohttp.WSMsgType.PONG
+
+ENABLED = True
+"""Install taps on new links (the bench's ``reader`` lever turns it off to measure it)."""
+
+
+def _take(queue: Any) -> Any:
+    """Pop the head message through aiohttp's ``read()``, which returns without
+    suspending when a message is queued (its size and flow control stay right)."""
+    coro: Coroutine[Any, Any, Any] = queue.read()
+    try:
+        coro.send(None)
+    except StopIteration as done:
+        return done.value
+    coro.close()
+    raise RuntimeError("the WebSocket queue had no message to read")
+
+
+class PongTap:
+    """A link's frame parser, fronted: pongs go straight to ``on_pong(payload, now_ns)``
+    while the reader waits in :meth:`wait`.
+
+    Use :meth:`attach`; the reader loop calls :meth:`idle` and :meth:`wait` before each
+    ``receive()``, and whoever closes the socket calls :meth:`detach` first.
+    """
+
+    __slots__ = (
+        "_armed", "_broken", "_buffer", "_clock", "_inner", "_on_pong", "_protocol",
+        "_queue", "_waiter", "taken",
+    )  # fmt: skip
+
+    def __init__(
+        self,
+        protocol: Any,
+        queue: Any,
+        on_pong: Callable[[bytes, int], None],
+        clock: Callable[[], int],
+    ) -> None:
+        self._protocol = protocol
+        self._inner = protocol._payload_parser
+        self._queue = queue
+        self._buffer = queue._buffer
+        self._on_pong = on_pong
+        self._clock = clock
+        self._armed = False
+        self._waiter: asyncio.Future[None] | None = None
+        self._broken: BaseException | None = None
+        self.taken = 0
+        """Pongs answered here (the rest went through the reader)."""
+
+    @classmethod
+    def attach(
+        cls,
+        ws: aiohttp.ClientWebSocketResponse,
+        on_pong: Callable[[bytes, int], None],
+        clock: Callable[[], int],
+    ) -> PongTap | None:
+        """Front ``ws``'s parser; ``None`` (the reader does everything, as before) when
+        switched off or when this aiohttp's internals are not the ones expected."""
+        if not ENABLED:
+            return None
+        conn = getattr(ws, "_conn", None)
+        protocol: Any = getattr(conn, "protocol", None)
+        parser = getattr(protocol, "_payload_parser", None)
+        queue = getattr(ws, "_reader", None)
+        if (
+            parser is None
+            or not hasattr(parser, "feed_data")
+            or not isinstance(getattr(queue, "_buffer", None), collections.deque)
+            or not hasattr(queue, "read")
+            or not hasattr(queue, "is_eof")
+        ):
+            log.debug("aiohttp %s: parser not recognised, pongs go through the reader",
+                      aiohttp.__version__)  # fmt: skip
+            return None
+        tap = cls(protocol, queue, on_pong, clock)
+        protocol._payload_parser = tap
+        return tap
+
+    def detach(self) -> None:
+        """Stop taking pongs and give the parser back (before the socket is closed:
+        ``close()`` reads the queue itself). Idempotent."""
+        self._armed = False
+        self._broken = self._broken or _DETACHED
+        if getattr(self._protocol, "_payload_parser", None) is self:
+            self._protocol._payload_parser = self._inner
+
+    # ------------------------------------------------------------------ reader side
+
+    def idle(self) -> bool:
+        """True when the reader has nothing to read: no queued message, no end of
+        stream, no error (it may then :meth:`wait`)."""
+        queue = self._queue
+        return (
+            not self._buffer
+            and self._broken is None
+            and not queue.is_eof()
+            and queue.exception() is None
+        )
+
+    async def wait(self) -> None:
+        """Sleep until the queue holds something other than a pong, or ends; pongs
+        meanwhile are answered by the tap. Raises what broke the tap, if anything."""
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiter = waiter
+        self._armed = True
+        try:
+            if self.idle():
+                await waiter
+        finally:
+            self._armed = False
+            self._waiter = None
+        broken = self._broken
+        if broken is not None and broken is not _DETACHED:
+            self._broken = _DETACHED
+            raise broken
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    # ------------------------------------------------------------------ parser side
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    def feed_data(self, data: Any) -> Any:
+        now = self._clock()  # the chunk's arrival: every pong in it gets this time
+        result = self._inner.feed_data(data)
+        if self._armed:
+            buf = self._buffer
+            if buf:
+                try:
+                    while buf and buf[0][0][0] is _PONG:
+                        payload = _take(self._queue)[1]
+                        self.taken += 1
+                        self._on_pong(payload, now)
+                except Exception as exc:
+                    # The reader raises it, as it would have for the same pong.
+                    self._broken = exc
+                    self._armed = False
+                    self._wake()
+                    return result
+            queue = self._queue
+            if buf or queue.is_eof() or queue.exception() is not None:
+                self._wake()  # something for receive(): text, close, ping, an error
+        return result
+
+    def feed_eof(self) -> Any:
+        try:
+            return self._inner.feed_eof()
+        finally:
+            self._wake()
+
+
+class _Detached(Exception):
+    """Marks a tap that was detached (not an error: the reader just stops waiting)."""
+
+
+_DETACHED = _Detached()
