@@ -27,6 +27,7 @@ from tests.e2e.e2e_helpers import (
     generic_target,
     wait_until,
 )
+from tests.support.loopback import serve
 
 Handler = Callable[[web.WebSocketResponse, aiohttp.WSMessage, int], Awaitable[bool]]
 """Called for each ping the server reads (with its count); False ends the socket."""
@@ -49,11 +50,7 @@ async def _server(on_ping: Handler) -> AsyncIterator[str]:
 
     app = web.Application()
     app.router.add_get("/ws", ws_handler)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    runner, port = await serve(app)
     try:
         yield f"ws://127.0.0.1:{port}/ws"
     finally:

@@ -18,6 +18,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from otel_genesys.genesys.protocol import PONG_TEXT
 from otel_genesys.instrumentation import GenesysWebSocketInstrumentor, flush_all
 from otel_genesys.telemetry import names as n
+from tests.support.loopback import serve
 
 
 @dataclass
@@ -100,11 +101,7 @@ async def start_echo_server() -> EchoServer:
 
     app = web.Application()
     app.router.add_get("/{tail:.*}", handler)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    runner, port = await serve(app)
     server = EchoServer(runner, port)
     holder.append(server)
     return server
