@@ -144,7 +144,7 @@ class Link:
     last_received: str | None = None
     """The last text frame read."""
     tap: PongTap | None = None
-    """Answers CONTROL pongs as they are parsed while the reader waits (agent/pongtap.py)."""
+    """Handles pongs and text as they are parsed while the reader waits (agent/pongtap.py)."""
 
 
 @dataclass(slots=True)
@@ -477,8 +477,12 @@ class ConnectionMonitor:
         if token is not None:
             self._token_generation = token.generation
         control = self._control
-        if control is not None:
-            link.tap = PongTap.attach(ws, functools.partial(self._on_pong, control), self._clock)
+        link.tap = PongTap.attach(
+            ws,
+            functools.partial(self._on_pong, control) if control is not None else None,
+            functools.partial(self._on_text, link),
+            self._clock,
+        )
         link.reader = asyncio.create_task(self._read(link), name=f"otel-genesys-read-{target.name}")
         return link
 
@@ -532,7 +536,7 @@ class ConnectionMonitor:
         try:
             while True:
                 if tap is not None and tap.idle():
-                    await tap.wait()  # pongs are answered meanwhile, as they arrive
+                    await tap.wait()  # pongs and text are handled meanwhile, as they arrive
                 msg = await ws.receive()
                 now = clock()  # first thing on arrival: this is the pong's timestamp
                 typ = msg.type

@@ -1,5 +1,9 @@
 """Pongs answered where aiohttp parses them, not after a reader task wakes up.
 
+Control pongs (RFC 6455 frames) and text messages (a Genesys channel's JSON
+pongs, heartbeats and notices) are handled by the tap; the reader task keeps
+everything that needs to await or ends the socket.
+
 aiohttp parses each chunk from the network in the protocol's ``data_received``
 and queues the messages; ``receive()`` in a reader task pops them one loop
 iteration later. For a pong that meant a task wake-up per probe (a future, a
@@ -8,13 +12,14 @@ taken only once the loop got round to that task: at thousands of connections
 a busy iteration's worth of queueing was counted as round-trip time.
 
 A :class:`PongTap` stands in for a link's frame parser while the monitor's
-reader has nothing else to do. After each chunk is parsed, the pongs at the
-head of the socket's queue are taken out with aiohttp's own ``read()`` (driven
-to completion at once, since a message is there, so the queue's size and flow
-control stay aiohttp's) and handed to the probe core, timestamped when the
-chunk arrived. Anything else (text, close, ping, end of stream, a parse error)
-wakes the reader, which goes through ``receive()`` exactly as before; while it
-does, the tap takes nothing, so the two never read the queue at once.
+reader has nothing else to do. After each chunk is parsed, the pongs and text
+messages at the head of the socket's queue are taken out with aiohttp's own
+``read()`` (driven to completion at once, since a message is there, so the
+queue's size and flow control stay aiohttp's) and handed to the monitor,
+timestamped when the chunk arrived. Anything else (close, ping, binary, end of
+stream, a parse error) wakes the reader, which goes through ``receive()``
+exactly as before; while it does, the tap takes nothing, so the two never read
+the queue at once.
 ``docs/performance.md`` has the measured effect.
 """
 
@@ -31,6 +36,7 @@ import aiohttp
 log = logging.getLogger(__name__)
 
 _PONG = aiohttp.WSMsgType.PONG
+_TEXT = aiohttp.WSMsgType.TEXT
 
 ENABLED = True
 """Install taps on new links (the bench's ``reader`` lever turns it off to measure it)."""
@@ -49,23 +55,25 @@ def _take(queue: Any) -> Any:
 
 
 class PongTap:
-    """A link's frame parser, fronted: pongs go straight to ``on_pong(payload, now_ns)``
-    while the reader waits in :meth:`wait`.
+    """A link's frame parser, fronted: while the reader waits in :meth:`wait`, pongs go
+    straight to ``on_pong(payload, now_ns)`` (dropped when it is ``None``, as the
+    reader would) and text messages to ``on_text(text, now_ns)``.
 
     Use :meth:`attach`; the reader loop calls :meth:`idle` and :meth:`wait` before each
     ``receive()``, and whoever closes the socket calls :meth:`detach` first.
     """
 
     __slots__ = (
-        "_armed", "_broken", "_buffer", "_clock", "_inner", "_on_pong", "_protocol",
-        "_queue", "_waiter", "taken",
+        "_armed", "_broken", "_buffer", "_clock", "_inner", "_on_pong", "_on_text",
+        "_protocol", "_queue", "_waiter", "taken",
     )  # fmt: skip
 
     def __init__(
         self,
         protocol: Any,
         queue: Any,
-        on_pong: Callable[[bytes, int], None],
+        on_pong: Callable[[bytes, int], None] | None,
+        on_text: Callable[[str, int], None],
         clock: Callable[[], int],
     ) -> None:
         self._protocol = protocol
@@ -73,18 +81,20 @@ class PongTap:
         self._queue = queue
         self._buffer = queue._buffer
         self._on_pong = on_pong
+        self._on_text = on_text
         self._clock = clock
         self._armed = False
         self._waiter: asyncio.Future[None] | None = None
         self._broken: BaseException | None = None
         self.taken = 0
-        """Pongs answered here (the rest went through the reader)."""
+        """Messages handled here (the rest went through the reader)."""
 
     @classmethod
     def attach(
         cls,
         ws: aiohttp.ClientWebSocketResponse,
-        on_pong: Callable[[bytes, int], None],
+        on_pong: Callable[[bytes, int], None] | None,
+        on_text: Callable[[str, int], None],
         clock: Callable[[], int],
     ) -> PongTap | None:
         """Front ``ws``'s parser; ``None`` (the reader does everything, as before) when
@@ -105,7 +115,7 @@ class PongTap:
             log.debug("aiohttp %s: parser not recognised, pongs go through the reader",
                       aiohttp.__version__)  # fmt: skip
             return None
-        tap = cls(protocol, queue, on_pong, clock)
+        tap = cls(protocol, queue, on_pong, on_text, clock)
         protocol._payload_parser = tap
         return tap
 
@@ -131,8 +141,8 @@ class PongTap:
         )
 
     async def wait(self) -> None:
-        """Sleep until the queue holds something other than a pong, or ends; pongs
-        meanwhile are answered by the tap. Raises what broke the tap, if anything."""
+        """Sleep until the queue holds something other than a pong or a text, or ends;
+        those meanwhile are handled by the tap. Raises what broke the tap, if anything."""
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiter = waiter
         self._armed = True
@@ -158,25 +168,34 @@ class PongTap:
         return getattr(self._inner, name)
 
     def feed_data(self, data: Any) -> Any:
-        now = self._clock()  # the chunk's arrival: every pong in it gets this time
+        now = self._clock()  # the chunk's arrival: every message in it gets this time
         result = self._inner.feed_data(data)
         if self._armed:
             buf = self._buffer
             if buf:
                 try:
-                    while buf and buf[0][0][0] is _PONG:
-                        payload = _take(self._queue)[1]
-                        self.taken += 1
-                        self._on_pong(payload, now)
+                    while buf:
+                        kind = buf[0][0][0]
+                        if kind is _PONG:
+                            payload = _take(self._queue)[1]
+                            self.taken += 1
+                            if self._on_pong is not None:
+                                self._on_pong(payload, now)
+                        elif kind is _TEXT:
+                            text = _take(self._queue)[1]
+                            self.taken += 1
+                            self._on_text(text, now)
+                        else:
+                            break
                 except Exception as exc:
-                    # The reader raises it, as it would have for the same pong.
+                    # The reader raises it, as it would have for the same message.
                     self._broken = exc
                     self._armed = False
                     self._wake()
                     return result
             queue = self._queue
             if buf or queue.is_eof() or queue.exception() is not None:
-                self._wake()  # something for receive(): text, close, ping, an error
+                self._wake()  # something for receive(): close, ping, binary, an error
         return result
 
     def feed_eof(self) -> Any:

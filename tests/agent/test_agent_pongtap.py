@@ -127,27 +127,57 @@ async def test_without_the_tap_the_reader_answers_every_pong(
     assert_each_ping_settled_once(sink, agent)
 
 
-async def test_text_in_the_same_write_as_a_pong_goes_to_the_reader_and_the_pong_still_counts(
+async def test_text_and_pong_in_one_write_are_both_handled_by_the_tap_in_order(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """Text first then pong, in one chunk: the tap wakes the reader for the text and
-    leaves the pong behind it to the reader, so order and accounting hold."""
     seen = _receive_counter(monkeypatch)
+    texts: list[str] = []
+    from otel_genesys.agent.monitor import ConnectionMonitor
+
+    original = ConnectionMonitor._on_text
+
+    def keep(self: Any, link: Any, text: str, now: int) -> None:
+        texts.append(text)
+        original(self, link, text, now)
+
+    monkeypatch.setattr(ConnectionMonitor, "_on_text", keep)
 
     async def text_then_pong(ws: web.WebSocketResponse, msg: aiohttp.WSMessage, n: int) -> bool:
-        if n % 2:
-            ws._writer.transport.write(  # type: ignore[union-attr]
-                _frame(0x1, f"note {n}".encode()) + _frame(0xA, bytes(msg.data))
-            )
-        else:
-            await ws.pong(msg.data)
+        ws._writer.transport.write(  # type: ignore[union-attr]
+            _frame(0x1, f"note {n}".encode()) + _frame(0xA, bytes(msg.data))
+        )
         return True
 
     async with _server(text_then_pong) as url:
         sink, agent = await _run(url, lambda s, a: _ok(s) >= 10)
     counts = sink.counts(ProbeMode.CONTROL)
     assert counts["timeout"] == 0 and counts["ok"] >= 10
-    assert seen.get(aiohttp.WSMsgType.TEXT, 0) >= 4
+    assert texts[:3] == ["note 1", "note 2", "note 3"]
+    assert seen.get(aiohttp.WSMsgType.TEXT, 0) == 0 and seen.get(aiohttp.WSMsgType.PONG, 0) == 0
+    assert_each_ping_settled_once(sink, agent)
+
+
+async def test_a_pong_behind_a_frame_for_the_reader_is_left_to_the_reader(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Binary first then pong, in one chunk: the tap wakes the reader for the binary
+    frame and leaves the pong behind it, so order and accounting hold."""
+    seen = _receive_counter(monkeypatch)
+
+    async def binary_then_pong(ws: web.WebSocketResponse, msg: aiohttp.WSMessage, n: int) -> bool:
+        if n % 2:
+            ws._writer.transport.write(  # type: ignore[union-attr]
+                _frame(0x2, b"blob") + _frame(0xA, bytes(msg.data))
+            )
+        else:
+            await ws.pong(msg.data)
+        return True
+
+    async with _server(binary_then_pong) as url:
+        sink, agent = await _run(url, lambda s, a: _ok(s) >= 10)
+    counts = sink.counts(ProbeMode.CONTROL)
+    assert counts["timeout"] == 0 and counts["ok"] >= 10
+    assert seen.get(aiohttp.WSMsgType.BINARY, 0) >= 4
     assert 1 <= seen.get(aiohttp.WSMsgType.PONG, 0) <= counts["ok"] // 2 + 1
     assert_each_ping_settled_once(sink, agent)
 
