@@ -91,23 +91,29 @@ def _ok(sink: Collector) -> int:
     return len(sink.by(ProbeMode.CONTROL, Outcome.OK))
 
 
+def _spy(monkeypatch: pytest.MonkeyPatch, owner: Any, name: str) -> list[tuple[Any, Any]]:
+    """Record every call of ``owner.name`` as (arguments, result); behaviour unchanged."""
+    calls: list[tuple[Any, Any]] = []
+    original = getattr(owner, name)
+
+    def spy(*args: Any) -> Any:
+        result = original(*args)
+        calls.append((args, result))
+        return result
+
+    monkeypatch.setattr(owner, name, spy)
+    return calls
+
+
 async def test_pongs_are_answered_by_the_tap_and_never_reach_receive(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     seen = _receive_counter(monkeypatch)
-    taps: list[PongTap] = []
-    attach = PongTap.attach
-
-    def keep(*args: Any) -> PongTap | None:
-        tap = attach(*args)
-        if tap is not None:
-            taps.append(tap)
-        return tap
-
-    monkeypatch.setattr(PongTap, "attach", keep)
+    attached = _spy(monkeypatch, PongTap, "attach")
     async with _server(_pong) as url:
         sink, agent = await _run(url, lambda s, a: _ok(s) >= 10)
-    assert len(taps) == 1
+    taps = [tap for _args, tap in attached]
+    assert len(taps) == 1 and taps[0] is not None
     assert taps[0].taken >= 10
     assert seen.get(aiohttp.WSMsgType.PONG, 0) == 0  # no reader wake-up for any pong
     assert sink.counts(ProbeMode.CONTROL)["timeout"] == 0
@@ -131,16 +137,9 @@ async def test_text_and_pong_in_one_write_are_both_handled_by_the_tap_in_order(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     seen = _receive_counter(monkeypatch)
-    texts: list[str] = []
     from otel_genesys.agent.monitor import ConnectionMonitor
 
-    original = ConnectionMonitor._on_text
-
-    def keep(self: Any, link: Any, text: str, now: int) -> None:
-        texts.append(text)
-        original(self, link, text, now)
-
-    monkeypatch.setattr(ConnectionMonitor, "_on_text", keep)
+    calls = _spy(monkeypatch, ConnectionMonitor, "_on_text")
 
     async def text_then_pong(ws: web.WebSocketResponse, msg: aiohttp.WSMessage, n: int) -> bool:
         ws._writer.transport.write(  # type: ignore[union-attr]
@@ -152,6 +151,7 @@ async def test_text_and_pong_in_one_write_are_both_handled_by_the_tap_in_order(
         sink, agent = await _run(url, lambda s, a: _ok(s) >= 10)
     counts = sink.counts(ProbeMode.CONTROL)
     assert counts["timeout"] == 0 and counts["ok"] >= 10
+    texts = [args[2] for args, _ in calls]
     assert texts[:3] == ["note 1", "note 2", "note 3"]
     assert seen.get(aiohttp.WSMsgType.TEXT, 0) == 0 and seen.get(aiohttp.WSMsgType.PONG, 0) == 0
     assert_each_ping_settled_once(sink, agent)
