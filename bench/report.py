@@ -55,6 +55,8 @@ class TruthCell:
     """Pooled signed errors over every repetition (for the plot)."""
     corr: Corrected | None = None
     """The error with the emulator's per-pong timer overshoot removed (None: not recorded)."""
+    corr_bare: Corrected | None = None
+    """The same against the bare client's floor (how reports before 2026-12-05 took it)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,7 +68,8 @@ class Corrected:
     """
 
     floor_ms: Spread
-    """The bare client's median of RTT - overshoot at D=0 (overshoot 0 there), per rep."""
+    """The loopback floor per rep: the lowest median of RTT - overshoot at D=0
+    (overshoot 0 there) among the clients (or the bare client's, when asked)."""
     abs_p50_ms: float
     abs_p99_ms: float
     signed_p50_ms: float
@@ -100,23 +103,40 @@ def _truth_paired(records: list[dict[str, Any]]) -> Paired:
     return out
 
 
-def corrected_cell(paired: Paired, reps: list[int], mode: str, kind: str, delay: float
-                   ) -> Corrected | None:
-    """The overshoot-corrected error of one (mode, kind, D) over repetitions."""
+def loopback_floor(paired: Paired, rep: int, mode: str, kind: str | None = None
+                   ) -> float | None:
+    """The loopback floor of one repetition and mode: the lowest median RTT at D = 0
+    among the clients measured (no timer there, so no overshoot), or ``kind``'s alone.
+
+    Every client reads the floor plus its own overhead on the pong path; the lowest
+    reading is the best estimate of the floor itself. It used to be the bare client's,
+    until the agent's pong path (answered where aiohttp parses it) read below it.
+    """
+    medians = [
+        statistics.median(x - o for x, o in zip(rtt, over, strict=True))
+        for (r, m, k, d), (rtt, over, _u, _f) in paired.items()
+        if r == rep and m == mode and d == 0.0 and rtt and (kind is None or k == kind)
+    ]
+    return min(medians) if medians else None
+
+
+def corrected_cell(paired: Paired, reps: list[int], mode: str, kind: str, delay: float,
+                   floor_of: str | None = None) -> Corrected | None:
+    """The overshoot-corrected error of one (mode, kind, D) over repetitions, against
+    :func:`loopback_floor` (``floor_of``: one client's floor instead of the lowest)."""
     floors, p50s, p99s, pooled, overs = [], [], [], [], []
     unmatched = failed = 0
     seen = False
     for rep in reps:
         data = paired.get((rep, mode, kind, delay))
-        base = paired.get((rep, mode, "bare", 0.0))
         if data is None:
             continue
         seen = True
         unmatched += data[2]
         failed += data[3]
-        if not data[0] or base is None or not base[0]:
+        floor = loopback_floor(paired, rep, mode, floor_of)
+        if not data[0] or floor is None:
             continue
-        floor = statistics.median(x - o for x, o in zip(base[0], base[1], strict=True))
         errors = [x - (delay + o + floor) for x, o in zip(data[0], data[1], strict=True)]
         absolute = [abs(e) for e in errors]
         floors.append(floor)
@@ -175,7 +195,8 @@ def truth_cells(records: list[dict[str, Any]]) -> list[TruthCell]:
         cells.append(TruthCell(mode, kind, delay, Spread.of(floors), Spread.of(p50s),
                                Spread.of(p99s), Spread.of(signed), Spread.of(vb50),
                                Spread.of(vb99), len(pooled), tuple(pooled),
-                               corrected_cell(paired, reps, mode, kind, delay)))
+                               corrected_cell(paired, reps, mode, kind, delay),
+                               corrected_cell(paired, reps, mode, kind, delay, "bare")))
     return cells
 
 
@@ -451,10 +472,28 @@ def targets(results: Results, cells: list[TruthCell], rows: list[ScaleRow]
             _verdict(None if missing else ok_corr),
             "overshoot = how late the emulator's asyncio timer actually sent that pong "
             "(recorded per pong by the emulator, paired with the agent's sample in order); "
-            "it is part of the delay applied, not the agent's error. Floor = the bare "
-            "client's D=0 median of RTT - overshoot (0 at D=0: no timer)"
+            "it is part of the delay applied, not the agent's error. Floor = the lowest "
+            "D=0 median of RTT - overshoot among the clients (0 at D=0: no timer), the "
+            "best estimate of the loopback floor: each client reads it plus its own overhead"
             + (f"; {len(missing)} cell(s) without pairing" if missing else ""),
         ))
+        bare_floor = [c for c in corrected if c.corr_bare is not None and c.corr_bare.samples]
+        if bare_floor:
+            b50 = max(bare_floor, key=lambda c: c.corr_bare.abs_p50_ms if c.corr_bare else 0.0)
+            b99 = max(bare_floor, key=lambda c: c.corr_bare.abs_p99_ms if c.corr_bare else 0.0)
+            assert b50.corr_bare is not None and b99.corr_bare is not None
+            out.append((
+                "1. Truth, 1 connection, against the bare client's floor (as reports before "
+                "2026-12-05 took it): same error and limits",
+                f"worst p50 {b50.corr_bare.abs_p50_ms:.3f} ms ({b50.mode}, "
+                f"D={b50.delay_ms:g} ms), signed {b50.corr_bare.signed_p50_ms:+.3f} ms; "
+                f"worst p99 {b99.corr_bare.abs_p99_ms:.3f} ms ({b99.mode}, "
+                f"D={b99.delay_ms:g} ms)",
+                "reported",
+                "a negative signed error is the agent reading below the bare client: its "
+                "pong path is shorter than the bare loop's, whose own overhead this floor "
+                "holds",
+            ))
     if agent_cells:
         worst50 = max(agent_cells, key=lambda c: c.abs_p50_ms.median)
         worst99 = max(agent_cells, key=lambda c: c.abs_p99_ms.median)
@@ -723,8 +762,12 @@ def _corrected_section(cells: list[TruthCell]) -> list[str]:
         "are cut at the same point; with one connection and one ping in flight, cycle i is "
         "pong i (checked against the emulator's receive timestamps; unmatched ones at phase "
         "edges are dropped and counted, never paired by guess). Error = RTT - (D + "
-        "overshoot_i + floor); floor = the bare client's median RTT at D=0 (no timer there: "
-        "overshoot 0), same repetition and mode. Every cycle of the phase counts (no settle "
+        "overshoot_i + floor); floor = the lowest median RTT at D=0 among the clients (no "
+        "timer there: overshoot 0), same repetition and mode: every client reads the "
+        "loopback floor plus its own overhead, so the lowest reading is the best estimate "
+        "of the floor (the bare client's was used until the agent read below it; the "
+        "targets table gives the agent's error against it too). Every cycle of the phase "
+        "counts (no settle "
         "window: each sample's delay is known). p50/p99 are **pooled over repetitions**; "
         "*per rep* gives the median (min-max) of each repetition's own p50 and p99.",
         "",

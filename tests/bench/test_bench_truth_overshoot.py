@@ -143,3 +143,30 @@ def test_bench_corrected_verdict_fails_on_the_agents_own_error() -> None:
         rows = targets(results, truth_cells(recs(extra)), [])
         row = next(t for t in rows if "D + overshoot + floor" in t[0])
         assert row[2] == verdict, (extra, row)
+
+
+def test_bench_floor_is_the_lowest_client_reading_at_d0() -> None:
+    """A client whose pong path is shorter than the bare loop's reads below the bare
+    client's floor at every D: the loopback floor is the lowest D=0 reading, and the
+    error against the bare client's floor stays in the report as a reported row."""
+    overs = [0.25, 0.4, 0.3]
+    records = [
+        {"rep": 0, "mode": "control", "kind": "bare",
+         "phases": [_phase(0, [0.50] * 3, [0] * 3),
+                    _phase(5, [5 + o + 0.50 for o in overs], overs)]},
+        {"rep": 0, "mode": "control", "kind": "agent",
+         "phases": [_phase(0, [0.45] * 3, [0] * 3),
+                    _phase(5, [5 + o + 0.45 for o in overs], overs)]},
+    ]  # fmt: skip
+    cells = {(c.kind, c.delay_ms): c for c in truth_cells(records)}
+    agent5, bare5 = cells[("agent", 5.0)], cells[("bare", 5.0)]
+    assert agent5.corr is not None and bare5.corr is not None
+    assert agent5.corr.floor_ms.median == pytest.approx(0.45)
+    assert agent5.corr.abs_p50_ms == pytest.approx(0.0, abs=1e-5)
+    assert bare5.corr.signed_p50_ms == pytest.approx(0.05, abs=1e-5)  # its own overhead
+    assert agent5.corr_bare is not None
+    assert agent5.corr_bare.signed_p50_ms == pytest.approx(-0.05, abs=1e-5)
+    rows = {t[0]: t for t in targets(Results(plan={}, machine={}, started="", command=""),
+                                      list(cells.values()), [])}
+    against_bare = next(t for name, t in rows.items() if "bare client's floor" in name)
+    assert against_bare[2] == "reported" and "signed -0.050 ms" in against_bare[1]
