@@ -84,7 +84,9 @@ class ClientSpec:
     whole client on uvloop's event loop instead of asyncio's), ``timers`` (each
     connection's alarm on its own asyncio timer instead of the shared ``AlarmClock``),
     ``reader`` (every pong read by the reader task instead of answered by the
-    ``PongTap`` where it is parsed)."""
+    ``PongTap`` where it is parsed), ``nosend`` (the agent's process pickles every
+    batch as usual but sends none: the export process idles, so its share of the
+    cores is told apart from the agent-side cost of shipping)."""
 
     def to_json(self) -> str:
         """The spec as one JSON argument."""
@@ -497,13 +499,24 @@ def _apply_levers(levers: tuple[str, ...], agent: Any) -> None:
                 m.phase_ns = 0
         elif lever.startswith("switch="):
             sys.setswitchinterval(float(lever.split("=", 1)[1]))
-        elif lever not in ("freeze", "uvloop", "timers", "reader"):
+        elif lever not in ("freeze", "uvloop", "timers", "reader", "nosend"):
             raise ValueError(f"unknown lever {lever!r}")
 
 
 def _ring(future: asyncio.Future[None]) -> None:
     if not future.done():
         future.set_result(None)
+
+
+def _pickle_without_sending() -> None:
+    """Lever ``nosend``: batches are pickled exactly as for the pipe, then dropped."""
+    from otel_genesys.telemetry.isolated import ForwardingRecorder
+
+    def ship(self: Any, batch: list[Any]) -> None:
+        if batch:
+            self._refs.dumps(("batch", batch))
+
+    ForwardingRecorder._ship = ship  # type: ignore[method-assign]
 
 
 def _timer_per_alarm() -> None:
@@ -748,6 +761,8 @@ def main(argv: list[str] | None = None) -> int:
         limit_malloc_arenas()  # as `otel-genesys run` does, before any thread starts
     if "timers" in spec.levers:
         _timer_per_alarm()
+    if "nosend" in spec.levers:
+        _pickle_without_sending()
     if "reader" in spec.levers:
         from otel_genesys.agent import pongtap
 

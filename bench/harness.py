@@ -106,6 +106,9 @@ class Plan:
                 # The shared alarm clock undone: one asyncio timer per connection's alarm.
                 Variant("agent, export process, timer per alarm", "agent", telemetry="isolated",
                         levers=("timers",), counts=(1000, 10000)),
+                # Records pickled but not sent: the export process idles (diagnostic).
+                Variant("agent, export process, nothing sent", "agent", telemetry="isolated",
+                        levers=("nosend",), counts=(10000,)),
                 # The pong tap undone: every pong read by the reader task, as before.
                 Variant("agent, export process, pongs via reader", "agent",
                         telemetry="isolated", levers=("reader",), counts=(1000, 10000)),

@@ -868,7 +868,10 @@ def render(results: Results, cells: list[TruthCell], rows: list[ScaleRow],
             "instead of staggered over the interval; CPython's default 5 ms GIL switch interval "
             "instead of 0.5 ms); *agent, 5 ms switch*: only the switch interval undone; "
             "*agent, export process, timer per alarm* and *pongs via reader*: the shipped "
-            "placement with the shared alarm clock or the pong tap undone — see "
+            "placement with the shared alarm clock or the pong tap undone; *agent, export "
+            "process, nothing sent*: every batch pickled as usual but dropped instead of "
+            "sent, so the export process idles (a diagnostic: the agent's side of shipping "
+            "without the export process's share of the cores) — see "
             "*Optimisations* below and docs/performance.md.",
             "",
             "### CPU",
