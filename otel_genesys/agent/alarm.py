@@ -14,9 +14,9 @@ Every alarm of one event loop shares one :class:`AlarmClock`: a heap of plain
 alarm kept its own ``TimerHandle`` and a postpone cancelled it and scheduled
 another, so asyncio's own heap held two or more handles per connection and
 ordered them with ``TimerHandle.__lt__``, a Python method called about 15
-times per push at 10,000 connections (8 % of the agent's samples under
-py-spy). Tuples of numbers compare in C; a postponed wake-up leaves its old
-entry behind, skipped when it comes up (``docs/performance.md``).
+times per push at 10,000 connections. Tuples of numbers compare in C; a
+postponed wake-up leaves its old entry behind, skipped when it comes up
+(``docs/performance.md``).
 """
 
 from __future__ import annotations
