@@ -95,6 +95,8 @@ class OtlpReceiver:
         self.mode = Mode.OK
         self.grpc_code = grpc.StatusCode.UNAVAILABLE
         self.http_status = 503
+        self._fail_left: int | None = None
+        """With ``fail(times=n)``: refusals left before answering normally again."""
         self._release = threading.Event()
         self.grpc_port = 0
         self.http_port = 0
@@ -165,10 +167,13 @@ class OtlpReceiver:
         *,
         grpc_code: grpc.StatusCode = grpc.StatusCode.UNAVAILABLE,
         http_status: int = 503,
+        times: int | None = None,
     ) -> None:
-        """Refuse every export (gRPC ``grpc_code``, HTTP ``http_status``, e.g. 429)."""
+        """Refuse every export (gRPC ``grpc_code``, HTTP ``http_status``, e.g. 429), or
+        only the next ``times`` and then answer normally (no race with a healing thread)."""
         self.grpc_code = grpc_code
         self.http_status = http_status
+        self._fail_left = times
         self.mode = Mode.FAIL
         self._release.set()
 
@@ -266,8 +271,14 @@ class OtlpReceiver:
         """Count the attempt; store it if accepted; black-hole if hanging. Returns the mode."""
         with self._lock:
             self.attempts[signal] += 1
+            mode = self.mode
+            if mode is Mode.FAIL and self._fail_left is not None:
+                if self._fail_left <= 0:
+                    mode = self.mode = Mode.OK
+                    self._fail_left = None
+                else:
+                    self._fail_left -= 1
             self._lock.notify_all()
-        mode = self.mode
         if mode is Mode.HANG:
             self._release.wait(self._hang_max_s)
             return Mode.HANG

@@ -71,6 +71,17 @@ def test_fail_modes(otlp_receiver: OtlpReceiver) -> None:
     assert _http_export(otlp_receiver) == 200
 
 
+def test_fail_a_number_of_times_then_answer(otlp_receiver: OtlpReceiver) -> None:
+    otlp_receiver.fail(times=2)
+    assert _http_export(otlp_receiver) == 503
+    assert _grpc_export(otlp_receiver) is grpc.StatusCode.UNAVAILABLE
+    assert _http_export(otlp_receiver) == 200
+    assert _grpc_export(otlp_receiver) is grpc.StatusCode.OK
+    assert len(otlp_receiver.spans()) == 2 and otlp_receiver.attempts["traces"] == 4
+    otlp_receiver.fail()  # without a count: every export, as before
+    assert [_http_export(otlp_receiver) for _ in range(3)] == [503, 503, 503]
+
+
 def test_hang_black_holes_until_healed(otlp_receiver: OtlpReceiver) -> None:
     otlp_receiver.hang()
     t0 = time.monotonic()
