@@ -65,9 +65,10 @@ SHIP_INTERVAL_S = 1.0
 quarter of the queue (at most 1,024 records) or an audit event is waiting first.
 
 Nothing downstream needs them sooner (spans leave in batches every 5 s, metrics every
-10 s), and each shipment wakes a thread in both processes: at one connection the
-worker used to wake about four times a second for one record, at 1,000 connections
-twenty times a second for batches of 50 (docs/performance.md)."""
+10 s), and each shipment wakes a thread in both processes. The worker used to drain
+every 50 ms while records flowed: at one connection it woke for each record, again
+50 ms later, and twice a second when idle; at 1,000 connections it shipped twenty
+batches of 50 a second (docs/performance.md)."""
 _PICKLE = pickle.HIGHEST_PROTOCOL
 
 
