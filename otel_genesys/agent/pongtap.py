@@ -19,7 +19,11 @@ queue's size and flow control stay aiohttp's) and handed to the monitor,
 timestamped when the chunk arrived. Anything else (close, ping, binary, end of
 stream, a parse error) wakes the reader, which goes through ``receive()``
 exactly as before; while it does, the tap takes nothing, so the two never read
-the queue at once.
+the queue at once. The tap leans on aiohttp's internals (the protocol's
+``_payload_parser``, the queue's ``_buffer`` and ``read()``): when they are not
+there it is not attached, and should the queue ever not give up a queued
+message at once, the tap steps aside, logs a warning once, and the reader reads
+everything on every link from then on.
 ``docs/performance.md`` has the measured effect.
 """
 
@@ -68,6 +72,10 @@ class PongTap:
         "_protocol", "_queue", "_waiter", "taken",
     )  # fmt: skip
 
+    unusable: str | None = None
+    """Why taps stopped being attached in this process: a tap found aiohttp's queue
+    not behaving as expected, and every link since reads through its reader."""
+
     def __init__(
         self,
         protocol: Any,
@@ -99,7 +107,7 @@ class PongTap:
     ) -> PongTap | None:
         """Front ``ws``'s parser; ``None`` (the reader does everything, as before) when
         switched off or when this aiohttp's internals are not the ones expected."""
-        if not ENABLED:
+        if not ENABLED or PongTap.unusable is not None:
             return None
         conn = getattr(ws, "_conn", None)
         protocol: Any = getattr(conn, "protocol", None)
@@ -172,21 +180,23 @@ class PongTap:
         result = self._inner.feed_data(data)
         if self._armed:
             buf = self._buffer
-            if buf:
+            while buf:
                 try:
-                    while buf:
-                        kind = buf[0][0][0]
-                        if kind is _PONG:
-                            payload = _take(self._queue)[1]
-                            self.taken += 1
-                            if self._on_pong is not None:
-                                self._on_pong(payload, now)
-                        elif kind is _TEXT:
-                            text = _take(self._queue)[1]
-                            self.taken += 1
-                            self._on_text(text, now)
-                        else:
-                            break
+                    kind = buf[0][0][0]
+                    if kind is not _PONG and kind is not _TEXT:
+                        break
+                    value = _take(self._queue)[1]
+                except Exception as exc:
+                    # aiohttp's queue did not behave as this module expects (a newer
+                    # release?): the reader takes over, here and on every new link.
+                    self._give_up(exc)
+                    return result
+                self.taken += 1
+                try:
+                    if kind is _TEXT:
+                        self._on_text(value, now)
+                    elif self._on_pong is not None:
+                        self._on_pong(value, now)
                 except Exception as exc:
                     # The reader raises it, as it would have for the same message.
                     self._broken = exc
@@ -203,6 +213,17 @@ class PongTap:
             return self._inner.feed_eof()
         finally:
             self._wake()
+
+    def _give_up(self, exc: BaseException) -> None:
+        if PongTap.unusable is None:
+            PongTap.unusable = f"{type(exc).__name__}: {exc}"
+            log.warning(
+                "aiohttp %s: its WebSocket queue did not behave as expected (%s); "
+                "pongs are read by the reader task from now on",
+                aiohttp.__version__, PongTap.unusable,
+            )  # fmt: skip
+        self.detach()
+        self._wake()
 
 
 class _Detached(Exception):

@@ -279,3 +279,26 @@ def test_the_tap_works_with_aiohttps_pure_python_parser_too() -> None:
     )  # fmt: skip
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
     assert " passed" in proc.stdout
+
+
+async def test_a_queue_that_does_not_behave_hands_every_link_to_the_reader(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Should a future aiohttp's queue not give up a queued message at once, the tap
+    steps aside without failing the link: that pong and every later one (on this link
+    and on new ones) go through the reader, and the switch is logged once."""
+    monkeypatch.setattr(PongTap, "unusable", None)
+
+    def refuse(queue: Any) -> Any:
+        raise RuntimeError("the WebSocket queue had no message to read")
+
+    monkeypatch.setattr(pongtap, "_take", refuse)
+    seen = _receive_counter(monkeypatch)
+    async with _server(_pong) as url:
+        sink, agent = await _run(url, lambda s, a: _ok(s) >= 8)
+    assert PongTap.unusable is not None and "no message" in PongTap.unusable
+    assert agent.monitors[0].status.reconnects == 0  # the link never failed
+    assert sink.counts(ProbeMode.CONTROL)["timeout"] == 0
+    assert seen[aiohttp.WSMsgType.PONG] >= 8
+    assert sum("did not behave as expected" in r.getMessage() for r in caplog.records) == 1
+    assert_each_ping_settled_once(sink, agent)
