@@ -8,6 +8,7 @@ counted, so the report can show that spans and metrics really left.
 
 from __future__ import annotations
 
+import sys
 import threading
 from concurrent import futures
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -131,3 +132,20 @@ class HttpDiscardSink(_Sink):
             self._server.shutdown()
             self._server.server_close()
             self._server = None
+
+
+def main() -> None:
+    """Run a gRPC discarding sink in its own process: print its endpoint, serve until
+    stdin closes, then print ``signal=requests/bytes`` per signal.
+
+    ``bench.soak`` uses this so the sink's memory never counts in the agent's RSS.
+    """
+    with DiscardSink() as sink:
+        print(sink.endpoint, flush=True)
+        sys.stdin.read()
+        received = sink.snapshot()
+    print(" ".join(f"{s}={r}/{b}" for s, (r, b) in received.items()), flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,4 +1,5 @@
-"""bench._otlp_sink.HttpDiscardSink: OTLP/HTTP exports counted and answered, over a socket."""
+"""bench._otlp_sink: OTLP exports counted and answered, over sockets; the gRPC sink also
+as the process ``bench.soak`` starts."""
 
 from __future__ import annotations
 
@@ -42,3 +43,36 @@ def test_the_agents_otlp_http_exporter_reaches_it() -> None:
         finally:
             exporter.shutdown()
         assert sink.snapshot()["traces"] == (1, 2)
+
+
+def test_the_sink_process_serves_until_stdin_closes_and_reports_what_it_got() -> None:
+    """``bench.soak`` reads the endpoint from the first line: without it the agent would
+    export to the default localhost:4317 and the soak would judge an agent whose exports
+    all fail."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from otel_genesys.telemetry.raw_export import EncodedGrpcSpanExporter
+
+    root = Path(__file__).resolve().parents[2]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bench._otlp_sink"], cwd=root, text=True,
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None and proc.stdin is not None
+        endpoint = proc.stdout.readline().strip()
+        assert endpoint.startswith("http://127.0.0.1:")
+        exporter = EncodedGrpcSpanExporter(endpoint=endpoint, insecure=True)
+        try:
+            assert exporter.export_encoded(b"\x0a\x00", 1)
+        finally:
+            exporter.shutdown()
+        proc.stdin.close()
+        assert proc.stdout.readline().split() == ["traces=1/2", "metrics=0/0", "logs=0/0"]
+        assert proc.wait(10) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
