@@ -45,6 +45,7 @@ stderr.
     .venv/bin/python -m bench.soak                # socket: 100 connections, 10 Hz, 1e6 cycles
     .venv/bin/python -m bench.soak socket --connections 100 --interval 0.1 --cycles 2000000
     .venv/bin/python -m bench.soak socket --export-process  # telemetry as `run` places it
+    .venv/bin/python -m bench.soak socket --export-process --collector down  # exports all fail
     .venv/bin/python -m bench.soak core --cycles 2000000
 """
 
@@ -431,6 +432,10 @@ async def soak_socket(args: argparse.Namespace) -> SoakResult:
         assert proc.stdout is not None and sink.stdout is not None
         base_url = (await proc.stdout.readline()).decode().split()[-1]
         endpoint = (await sink.stdout.readline()).decode().strip()
+        if getattr(args, "collector", "up") == "down":
+            endpoint = _refused_endpoint()
+            # One failed export after another: the totals are reported, not each line.
+            logging.getLogger("opentelemetry").setLevel(logging.CRITICAL)
         monitor = MonitorConfig(
             interval_ns=int(args.interval * 1e9),
             probe_frequency_limit_ns=int(args.interval * 1e9),
@@ -562,6 +567,17 @@ async def soak_socket(args: argparse.Namespace) -> SoakResult:
         await asyncio.to_thread(Path(cfg.name).unlink, missing_ok=True)
 
 
+def _refused_endpoint() -> str:
+    """``http://127.0.0.1:PORT`` where nothing listens (a port the OS just handed out
+    and took back)."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    return f"http://127.0.0.1:{port}"
+
+
 def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
@@ -593,6 +609,11 @@ def main(argv: list[str] | None = None) -> int:
         "--export-process", action="store_true",
         help="telemetry in the export process `otel-genesys run` starts by default; its RSS "
         "is sampled and judged too (its heap blocks are not counted)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--collector", choices=("up", "down"), default="up",
+        help="down: export to a loopback port nothing listens on (a Collector that is "
+        "gone for the whole run): every export fails, and memory must still level off",
     )  # fmt: skip
     parser.add_argument(
         "--default-malloc", action="store_true",

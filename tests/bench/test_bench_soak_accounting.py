@@ -73,3 +73,16 @@ def test_the_export_process_rss_is_judged_late_against_early_too() -> None:
 
     without = _memory([100_000] * 6, [0] * 6)
     assert without.result("socket", 6, 1.0, limit_pct=1.0).export_growth_pct == 0.0
+
+
+def test_the_collector_down_endpoint_refuses_connections() -> None:
+    import socket
+    from urllib.parse import urlsplit
+
+    from bench.soak import _refused_endpoint
+
+    url = urlsplit(_refused_endpoint())
+    assert url.hostname == "127.0.0.1" and url.port
+    with socket.socket() as client, pytest.raises(ConnectionRefusedError):
+        client.settimeout(5)
+        client.connect(("127.0.0.1", url.port))
