@@ -103,27 +103,32 @@ def _truth_paired(records: list[dict[str, Any]]) -> Paired:
     return out
 
 
-def loopback_floor(paired: Paired, rep: int, mode: str, kind: str | None = None
-                   ) -> float | None:
-    """The loopback floor of one repetition and mode: the lowest median RTT at D = 0
-    among the clients measured (no timer there, so no overshoot), or ``kind``'s alone.
+Floors = dict[tuple[int, str, str | None], float]
+"""Loopback floor by (rep, mode, client); client ``None``: the lowest of them."""
+
+
+def loopback_floors(paired: Paired) -> Floors:
+    """The loopback floor of every repetition and mode, once: each client's median RTT
+    at D = 0 (no timer there, so no overshoot), and under client ``None`` the lowest.
 
     Every client reads the floor plus its own overhead on the pong path; the lowest
     reading is the best estimate of the floor itself. It used to be the bare client's,
     until the agent's pong path (answered where aiohttp parses it) read below it.
     """
-    medians = [
-        statistics.median(x - o for x, o in zip(rtt, over, strict=True))
-        for (r, m, k, d), (rtt, over, _u, _f) in paired.items()
-        if r == rep and m == mode and d == 0.0 and rtt and (kind is None or k == kind)
-    ]
-    return min(medians) if medians else None
+    out: Floors = {}
+    for (rep, mode, kind, delay), (rtt, over, _u, _f) in paired.items():
+        if delay == 0.0 and rtt:
+            floor = statistics.median(x - o for x, o in zip(rtt, over, strict=True))
+            out[(rep, mode, kind)] = floor
+            lowest = out.get((rep, mode, None))
+            out[(rep, mode, None)] = floor if lowest is None else min(lowest, floor)
+    return out
 
 
-def corrected_cell(paired: Paired, reps: list[int], mode: str, kind: str, delay: float,
-                   floor_of: str | None = None) -> Corrected | None:
+def corrected_cell(paired: Paired, loopbacks: Floors, reps: list[int], mode: str, kind: str,
+                   delay: float, floor_of: str | None = None) -> Corrected | None:
     """The overshoot-corrected error of one (mode, kind, D) over repetitions, against
-    :func:`loopback_floor` (``floor_of``: one client's floor instead of the lowest)."""
+    the lowest loopback floor (``floor_of``: one client's floor instead)."""
     floors, p50s, p99s, pooled, overs = [], [], [], [], []
     unmatched = failed = 0
     seen = False
@@ -134,7 +139,7 @@ def corrected_cell(paired: Paired, reps: list[int], mode: str, kind: str, delay:
         seen = True
         unmatched += data[2]
         failed += data[3]
-        floor = loopback_floor(paired, rep, mode, floor_of)
+        floor = loopbacks.get((rep, mode, floor_of))
         if not data[0] or floor is None:
             continue
         errors = [x - (delay + o + floor) for x, o in zip(data[0], data[1], strict=True)]
@@ -168,6 +173,7 @@ def truth_cells(records: list[dict[str, Any]]) -> list[TruthCell]:
     """Agent (and peer) error against ``D + floor`` and against the bare client."""
     rtts = _truth_rtts(records)
     paired = _truth_paired(records)
+    loopbacks = loopback_floors(paired)
     reps = sorted({k[0] for k in rtts})
     combos = sorted({(k[1], k[2], k[3]) for k in rtts})
     cells = []
@@ -195,8 +201,9 @@ def truth_cells(records: list[dict[str, Any]]) -> list[TruthCell]:
         cells.append(TruthCell(mode, kind, delay, Spread.of(floors), Spread.of(p50s),
                                Spread.of(p99s), Spread.of(signed), Spread.of(vb50),
                                Spread.of(vb99), len(pooled), tuple(pooled),
-                               corrected_cell(paired, reps, mode, kind, delay),
-                               corrected_cell(paired, reps, mode, kind, delay, "bare")))
+                               corrected_cell(paired, loopbacks, reps, mode, kind, delay),
+                               corrected_cell(paired, loopbacks, reps, mode, kind, delay,
+                                              "bare")))
     return cells
 
 

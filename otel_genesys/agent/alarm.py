@@ -47,7 +47,7 @@ class AlarmClock:
     ['a', 'b', '0']
     """
 
-    __slots__ = ("_armed", "_handle", "_heap", "_loop", "_sequence")
+    __slots__ = ("_armed", "_handle", "_heap", "_loop", "_resolution", "_sequence")
 
     _clocks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AlarmClock] = (
         weakref.WeakKeyDictionary()
@@ -56,6 +56,8 @@ class AlarmClock:
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         # Weak: the registry's value must not keep its key (the loop) alive.
         self._loop = weakref.ref(loop)
+        # The horizon asyncio itself uses for timers that are due.
+        self._resolution: float = getattr(loop, "_clock_resolution", 0.0)
         self._heap: list[tuple[float, int, Alarm]] = []
         self._sequence = itertools.count()
         self._handle: asyncio.TimerHandle | None = None
@@ -111,8 +113,7 @@ class AlarmClock:
         loop = self._loop()
         if loop is None:
             return
-        # The horizon asyncio itself uses for timers that are due.
-        due = loop.time() + getattr(loop, "_clock_resolution", 0.0)
+        due = loop.time() + self._resolution
         heap = self._heap
         pop = heapq.heappop
         while heap and heap[0][0] <= due:

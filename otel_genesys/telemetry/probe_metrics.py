@@ -635,9 +635,11 @@ class ProbeMetrics:
                 self._sdk.record(o)
                 return
             # The values, once: SDK instruments drop negative and non-finite values.
-            # Written out, here and below, rather than looped over: this runs once per
-            # probe and reader, and a loop over (value, histogram) pairs would add a
-            # tuple, a zip and a loop to each.
+            # Written out, here and below, rather than a conversion helper and a loop
+            # over (metric index, value) pairs: this runs once per probe and reader, and
+            # `python -m bench.telemetry_cost --targets 1000 --rounds 3` measured the
+            # looped form at 1.77-1.80 µs a probe against 1.48-1.53 written out (five
+            # runs of each, alternated).
             rtt = jitter_c = jitter_r = pdv = None
             if o.rtt_ns is not None:
                 v = o.rtt_ns / 1e9

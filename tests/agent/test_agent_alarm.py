@@ -159,7 +159,9 @@ def test_the_clock_registry_does_not_keep_a_closed_loop_alive() -> None:
 
 
 def test_an_alarm_moves_to_a_new_loop() -> None:
+    """Kept on the first loop's clock, the second sleep would never ring: bounded, so
+    that fails the test instead of hanging it."""
     alarm = Alarm()
     for _ in range(2):
-        asyncio.run(alarm.sleep(0.001))
+        asyncio.run(asyncio.wait_for(alarm.sleep(0.001), 2.0))
     assert not alarm.waiting
