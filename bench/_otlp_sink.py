@@ -134,13 +134,16 @@ class HttpDiscardSink(_Sink):
             self._server = None
 
 
-def main() -> None:
-    """Run a gRPC discarding sink in its own process: print its endpoint, serve until
-    stdin closes, then print ``signal=requests/bytes`` per signal.
+def main(argv: list[str] | None = None) -> None:
+    """Run a discarding sink in its own process (gRPC, or OTLP/HTTP when the first
+    argument is ``http``): print its endpoint, serve until stdin closes, then print
+    ``signal=requests/bytes`` per signal.
 
     ``bench.soak`` uses this so the sink's memory never counts in the agent's RSS.
     """
-    with DiscardSink() as sink:
+    args = sys.argv[1:] if argv is None else argv
+    kind: type[_Sink] = HttpDiscardSink if args[:1] == ["http"] else DiscardSink
+    with kind() as sink:
         print(sink.endpoint, flush=True)
         sys.stdin.read()
         received = sink.snapshot()

@@ -46,6 +46,7 @@ stderr.
     .venv/bin/python -m bench.soak socket --connections 100 --interval 0.1 --cycles 2000000
     .venv/bin/python -m bench.soak socket --export-process  # telemetry as `run` places it
     .venv/bin/python -m bench.soak socket --export-process --collector down  # exports all fail
+    .venv/bin/python -m bench.soak socket --export-process --collector down --protocol http
     .venv/bin/python -m bench.soak core --cycles 2000000
 """
 
@@ -54,7 +55,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import ctypes
 import gc
 import json
 import logging
@@ -73,6 +73,7 @@ import psutil
 
 from otel_genesys.core.outcome import Breach, ProbeMode, TargetInfo, TargetKind
 from otel_genesys.core.probe import ProbeSession, ProbeSettings
+from otel_genesys.telemetry.gctune import malloc_trim
 
 MS = 1_000_000
 
@@ -124,22 +125,10 @@ class SoakResult:
     ok: bool = False
 
 
-def _malloc_trim() -> None:
-    """Hand freed C-heap pages back to the OS (glibc), so RSS shows live memory.
-
-    Without it RSS is the allocator's high-water mark: one burst of large
-    buffers (a backlog, a reconnect wave) raises it for good, which looks like
-    growth but is not.
-    """
-    # Not glibc: RSS stays a high-water mark.
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-
-
 def rss_mib() -> float:
     """Resident set size of this process (after a collection and a malloc trim)."""
     gc.collect()
-    _malloc_trim()
+    malloc_trim()
     return float(psutil.Process().memory_info().rss) / 2**20
 
 
@@ -424,6 +413,7 @@ async def soak_socket(args: argparse.Namespace) -> SoakResult:
         sys.executable,
         "-m",
         "bench._otlp_sink",
+        args.protocol,
         stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE,
     )
@@ -462,11 +452,14 @@ async def soak_socket(args: argparse.Namespace) -> SoakResult:
                 done[0] += 1
                 counts[outcome.outcome.value] += 1
 
-        # Exported as `otel-genesys run` does: OTLP/gRPC, to a discarding endpoint in a
-        # process of its own (so its memory is not in our RSS); with --export-process
-        # through the export process `run` starts by default, whose RSS is sampled too.
+        # Exported as `otel-genesys run` does: OTLP/gRPC (or OTLP/HTTP), to a discarding
+        # endpoint in a process of its own (so its memory is not in our RSS); with
+        # --export-process through the export process `run` starts by default, whose RSS
+        # is sampled too.
         settings = TelemetrySettings(
-            exporter="otlp_grpc", endpoint=endpoint, export_interval_ns=5_000_000_000
+            exporter="otlp_http" if args.protocol == "http" else "otlp_grpc",
+            endpoint=endpoint,
+            export_interval_ns=5_000_000_000,
         )
         export: psutil.Process | None = None
         if args.export_process:
@@ -614,6 +607,10 @@ def main(argv: list[str] | None = None) -> int:
         "--collector", choices=("up", "down"), default="up",
         help="down: export to a loopback port nothing listens on (a Collector that is "
         "gone for the whole run): every export fails, and memory must still level off",
+    )  # fmt: skip
+    parser.add_argument(
+        "--protocol", choices=("grpc", "http"), default="grpc",
+        help="OTLP over gRPC (as `otel-genesys run` by default) or over HTTP (protobuf)",
     )  # fmt: skip
     parser.add_argument(
         "--default-malloc", action="store_true",

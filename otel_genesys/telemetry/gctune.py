@@ -89,3 +89,24 @@ def limit_malloc_arenas(arenas: int = MALLOC_ARENAS) -> bool:
         return bool(mallopt(_M_ARENA_MAX, arenas))
     except Exception:
         return False
+
+
+def malloc_trim() -> bool:
+    """Hand the C heap's free pages back to the OS (glibc's ``malloc_trim(0)``); True
+    if called.
+
+    Without it a process's RSS is its allocator's high-water mark: one burst of
+    large buffers (a backlog of export requests, a reconnect wave) raises it for
+    good, which looks like growth but is not. On a C library without
+    ``malloc_trim`` nothing happens.
+    """
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        trim = ctypes.CDLL(None).malloc_trim
+    except (OSError, AttributeError):
+        return False
+    trim.argtypes = (ctypes.c_size_t,)
+    trim.restype = ctypes.c_int
+    trim(0)
+    return True

@@ -30,6 +30,7 @@ The child is started with ``python -m otel_genesys.telemetry.isolated``, not
 from __future__ import annotations
 
 import contextlib
+import gc
 import io
 import logging
 import os
@@ -48,6 +49,7 @@ from typing import Any
 from otel_genesys.core.events import AuditEvent
 from otel_genesys.core.outcome import TargetInfo, _target_values
 from otel_genesys.telemetry.export_health import ExportHealth
+from otel_genesys.telemetry.gctune import gc_tune, limit_malloc_arenas, malloc_trim
 from otel_genesys.telemetry.offload import OffloadWorker
 from otel_genesys.telemetry.recorder import QueuedSink, log_audit
 from otel_genesys.telemetry.settings import TelemetrySettings
@@ -70,6 +72,10 @@ every 50 ms while records flowed: at one connection it woke for each record, aga
 50 ms later, and twice a second when idle; at 1,000 connections it shipped twenty
 batches of 50 a second (docs/performance.md)."""
 _PICKLE = pickle.HIGHEST_PROTOCOL
+COLLECT_PERIOD_S = 60.0
+"""The export process sweeps its memory this often (:class:`MemorySweep`) ..."""
+COLLECT_PERIOD_FAILING_S = 10.0
+"""... and this often while exports fail."""
 
 
 @dataclass(slots=True)
@@ -426,7 +432,6 @@ def _relog(message: tuple[Any, ...]) -> None:
 
 
 def _child(conn: Connection) -> int:
-    from otel_genesys.telemetry.gctune import gc_tune
     from otel_genesys.telemetry.logs import RedactingFilter, register_secret
     from otel_genesys.telemetry.setup import setup_telemetry
 
@@ -471,6 +476,8 @@ def _child(conn: Connection) -> int:
     unreadable = 0
     reported: dict[str, int] = {}
     next_health = time.monotonic()
+    sweep = MemorySweep(next_health)
+    counters = telemetry.health
     while True:
         # A recorder cycle is one batch, or a quiet second with no batch: spans held
         # for late audit events end at the next batch (busy) or within a second (quiet).
@@ -509,6 +516,51 @@ def _child(conn: Connection) -> int:
             if current != reported:
                 reported = current
                 send(("health", current))
+        sweep.tick(
+            now,
+            counters.span_export_failures
+            + counters.metric_export_failures
+            + counters.log_export_failures,
+        )
+
+
+class MemorySweep:
+    """The export process's periodic full collection and heap trim.
+
+    Its collector runs on the agent's raised thresholds (:func:`gc_tune`), so
+    full collections are rare, and reference cycles that reach a batch of
+    telemetry wait for one. The HTTP client libraries under the OTLP/HTTP
+    exporters leave such cycles behind on every refused attempt (their errors
+    kept in locals of the very frames their tracebacks hold, whose callers hold
+    the request), and a full collection is the only way to free them. With the
+    Collector down for hours that is an attempt every few seconds, each holding
+    a request. After each collection ``malloc_trim`` hands the freed pages
+    back, so RSS follows what is live rather than the last backlog's
+    high-water mark.
+
+    A sweep runs every :data:`COLLECT_PERIOD_S`, or :data:`COLLECT_PERIOD_FAILING_S`
+    after the last one when exports failed since. It costs the export process's
+    main thread a few milliseconds (docs/reliability.md), never the probe path.
+    """
+
+    __slots__ = ("_failures", "last", "sweeps")
+
+    def __init__(self, now: float) -> None:
+        self.last = now
+        self._failures = 0
+        self.sweeps = 0
+
+    def tick(self, now: float, failures: int) -> bool:
+        """Sweep if one is due (``failures``: export failures so far); True if it ran."""
+        failing = failures != self._failures
+        if now - self.last < (COLLECT_PERIOD_FAILING_S if failing else COLLECT_PERIOD_S):
+            return False
+        self._failures = failures
+        self.last = now
+        gc.collect()
+        malloc_trim()
+        self.sweeps += 1
+        return True
 
 
 def main() -> int:
@@ -517,8 +569,6 @@ def main() -> int:
     # signal meant for the agent: Ctrl-C and systemd reach the whole process group.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    from otel_genesys.telemetry.gctune import limit_malloc_arenas
-
     limit_malloc_arenas()
     fd = int(os.environ.pop("OTEL_GENESYS_EXPORT_FD"))
     return _child(Connection(fd))

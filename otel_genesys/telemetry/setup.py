@@ -144,6 +144,8 @@ def _otlp_exporter(route: Route, signal: Signal, settings: TelemetrySettings) ->
     and metric batches (:mod:`~otel_genesys.telemetry.metrics_wire`, ~6x faster
     than the SDK's encoder, byte for byte the same). Endpoint, headers, TLS,
     compression, timeouts and retries stay the SDK's, with its ``OTEL_*`` variables.
+    Every one of them lets go of a failed export's error, and with it the batch
+    (:func:`~otel_genesys.telemetry.raw_export.release_export_errors`).
     """
     from otel_genesys.telemetry import raw_export
 
@@ -167,7 +169,8 @@ def _otlp_exporter(route: Route, signal: Signal, settings: TelemetrySettings) ->
         )
 
         exporter_class = HttpLogExporter
-    return exporter_class(endpoint=endpoint, headers=headers, timeout=timeout)
+    exporter = exporter_class(endpoint=endpoint, headers=headers, timeout=timeout)
+    return raw_export.release_export_errors(exporter)
 
 
 def build_resource(
@@ -252,13 +255,13 @@ class Telemetry:
 
 def _bounded(work: Any, deadline: float) -> bool:
     """Run ``work`` on a daemon thread; wait for it until ``deadline`` (monotonic)."""
-    failed: list[BaseException] = []
+    failed: list[bool] = []  # not the exception: its traceback would reach this list
 
     def run() -> None:
         try:
             work()
-        except Exception as exc:
-            failed.append(exc)
+        except Exception:
+            failed.append(True)
             _log.debug("telemetry flush/shutdown step failed", exc_info=True)
 
     thread = threading.Thread(target=run, name="otel-genesys-telemetry-stop", daemon=True)

@@ -45,7 +45,10 @@ def test_the_agents_otlp_http_exporter_reaches_it() -> None:
         assert sink.snapshot()["traces"] == (1, 2)
 
 
-def test_the_sink_process_serves_until_stdin_closes_and_reports_what_it_got() -> None:
+@pytest.mark.parametrize("protocol", ["grpc", "http"])
+def test_the_sink_process_serves_until_stdin_closes_and_reports_what_it_got(
+    protocol: str,
+) -> None:
     """``bench.soak`` reads the endpoint from the first line: without it the agent would
     export to the default localhost:4317 and the soak would judge an agent whose exports
     all fail."""
@@ -53,18 +56,22 @@ def test_the_sink_process_serves_until_stdin_closes_and_reports_what_it_got() ->
     import sys
     from pathlib import Path
 
-    from otel_genesys.telemetry.raw_export import EncodedGrpcSpanExporter
+    from otel_genesys.telemetry.raw_export import EncodedGrpcSpanExporter, EncodedHttpSpanExporter
 
     root = Path(__file__).resolve().parents[2]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "bench._otlp_sink"], cwd=root, text=True,
+        [sys.executable, "-m", "bench._otlp_sink", protocol], cwd=root, text=True,
         stdin=subprocess.PIPE, stdout=subprocess.PIPE,
     )  # fmt: skip
     try:
         assert proc.stdout is not None and proc.stdin is not None
         endpoint = proc.stdout.readline().strip()
         assert endpoint.startswith("http://127.0.0.1:")
-        exporter = EncodedGrpcSpanExporter(endpoint=endpoint, insecure=True)
+        exporter: EncodedGrpcSpanExporter | EncodedHttpSpanExporter = (
+            EncodedGrpcSpanExporter(endpoint=endpoint, insecure=True)
+            if protocol == "grpc"
+            else EncodedHttpSpanExporter(endpoint=f"{endpoint}/v1/traces")
+        )
         try:
             assert exporter.export_encoded(b"\x0a\x00", 1)
         finally:

@@ -7,9 +7,7 @@ internals; the first tests fail loudly if an SDK upgrade moves those.
 from __future__ import annotations
 
 import inspect
-import socket
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -53,17 +51,6 @@ def _exporter(transport: str, endpoint: str, **kwargs: Any) -> Any:
     if transport == "grpc":
         return EncodedGrpcSpanExporter(endpoint=endpoint, insecure=True, **kwargs)
     return EncodedHttpSpanExporter(endpoint=f"{endpoint}/v1/traces", **kwargs)
-
-
-@pytest.fixture
-def refused_endpoint() -> Iterator[str]:
-    """``http://127.0.0.1:<port>`` with nothing listening (bound, never listened on)."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    finally:
-        sock.close()
 
 
 def _sequences(rx: OtlpReceiver) -> list[int]:

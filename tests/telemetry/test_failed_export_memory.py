@@ -1,0 +1,200 @@
+"""A failed OTLP export lets go of its batch at once, without waiting for the collector.
+
+The SDK's exporters keep a failed export's error on a result object that the
+error's own traceback reaches (through the exporting frame): a reference cycle
+that holds the batch and its encoded request until a full garbage collection,
+which the agent's tuned thresholds make rare. With the Collector down for hours,
+every export fails, and those batches piled up (docs/reliability.md). These
+tests export to a loopback port nothing listens on, with the collector off, and
+check that the batch is freed by reference counting alone.
+
+Over OTLP/HTTP the client libraries underneath leave cycles of their own on each
+refused attempt, out of the exporter's reach; the export process's periodic full
+collection (``MemorySweep``) frees those.
+"""
+
+from __future__ import annotations
+
+import gc
+import weakref
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from opentelemetry.sdk.metrics.export import MetricsData
+
+from otel_genesys.telemetry import isolated
+from otel_genesys.telemetry.gctune import malloc_trim
+from otel_genesys.telemetry.isolated import (
+    COLLECT_PERIOD_FAILING_S,
+    COLLECT_PERIOD_S,
+    MemorySweep,
+)
+from otel_genesys.telemetry.raw_export import _ErrorReleasingMetrics, release_export_errors
+from otel_genesys.telemetry.settings import TelemetrySettings
+from otel_genesys.telemetry.setup import _otlp_exporter
+
+
+class _Batch(list):  # type: ignore[type-arg]
+    """A list that can be referenced weakly, to see when the exporter lets go of it."""
+
+
+@pytest.fixture
+def no_collector() -> Iterator[None]:
+    """Reference counting only, as between the agent's rare full collections."""
+    gc.collect()
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
+def _batch(signal: str) -> Any:
+    if signal == "metrics":
+        return MetricsData(resource_metrics=[])
+    return _Batch()
+
+
+@pytest.mark.usefixtures("no_collector")
+@pytest.mark.parametrize("signal", ["traces", "metrics", "logs"])
+def test_a_failed_grpc_export_frees_its_batch_at_once(signal: str, refused_endpoint: str) -> None:
+    settings = TelemetrySettings(endpoint=refused_endpoint, export_timeout_s=0.3)
+    exporter = _otlp_exporter("grpc", signal, settings)  # type: ignore[arg-type]
+    try:
+        batch = _batch(signal)
+        ref = weakref.ref(batch)
+        result = exporter.export(batch)
+        assert result.name == "FAILURE"
+        del batch, result
+        assert ref() is None, "the failed export's batch outlived the export call"
+    finally:
+        exporter.shutdown()
+
+
+@pytest.mark.usefixtures("no_collector")
+def test_without_the_release_the_sdk_keeps_the_batch(refused_endpoint: str) -> None:
+    """The cycle the release breaks is real: the SDK's gRPC exporter on its own keeps a
+    failed batch alive until the garbage collector runs."""
+    from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
+
+    exporter = OTLPMetricExporter(endpoint=refused_endpoint, insecure=True, timeout=0.3)
+    try:
+        batch = MetricsData(resource_metrics=[])
+        ref = weakref.ref(batch)
+        assert exporter.export(batch).name == "FAILURE"
+        del batch
+        assert ref() is not None
+        gc.collect()
+        assert ref() is None
+        release_export_errors(exporter)
+        batch = MetricsData(resource_metrics=[])
+        ref = weakref.ref(batch)
+        assert exporter.export(batch).name == "FAILURE"
+        del batch
+        assert ref() is None
+    finally:
+        exporter.shutdown()
+
+
+def test_the_sdk_metrics_still_see_the_error() -> None:
+    """The SDK's exporter metrics read the error on leaving the context; only then is
+    it cleared."""
+    seen: list[Any] = []
+
+    class Inner:
+        def export_operation(self, num_items: int) -> Any:
+            from contextlib import contextmanager
+
+            @contextmanager
+            def op() -> Iterator[Any]:
+                class Result:
+                    error: Any = None
+
+                result = Result()
+                try:
+                    yield result
+                finally:
+                    seen.append(result.error)
+
+            return op()
+
+    metrics = _ErrorReleasingMetrics(Inner())
+    error = RuntimeError("refused")
+    with metrics.export_operation(3) as result:
+        result.error = error
+    assert seen == [error]
+    assert result.error is None
+
+
+@pytest.mark.usefixtures("no_collector")
+def test_a_failed_http_export_is_freed_by_the_export_process_sweep(
+    refused_endpoint: str,
+) -> None:
+    settings = TelemetrySettings(endpoint=refused_endpoint, export_timeout_s=0.3)
+    exporter = _otlp_exporter("http", "traces", settings)
+    try:
+        batch = _Batch()
+        ref = weakref.ref(batch)
+        assert exporter.export(batch).name == "FAILURE"
+        del batch
+        sweep = MemorySweep(now=100.0)
+        # Not due: nothing collected, and the client library's cycles still hold it.
+        assert not sweep.tick(100.0 + COLLECT_PERIOD_FAILING_S / 2, failures=1)
+        assert ref() is not None
+        # Due sooner because exports failed since the last sweep.
+        assert sweep.tick(100.0 + COLLECT_PERIOD_FAILING_S, failures=1)
+        assert ref() is None
+    finally:
+        exporter.shutdown()
+
+
+def test_the_sweep_runs_every_period_and_sooner_while_exports_fail(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    calls: list[str] = []
+    monkeypatch.setattr(isolated.gc, "collect", lambda: calls.append("collect"))
+    monkeypatch.setattr(isolated, "malloc_trim", lambda: calls.append("trim"))
+    sweep = MemorySweep(now=0.0)
+    # Healthy: once per COLLECT_PERIOD_S, whatever the clock does in between.
+    assert not sweep.tick(COLLECT_PERIOD_FAILING_S, failures=0)
+    assert not sweep.tick(COLLECT_PERIOD_S - 0.1, failures=0)
+    assert sweep.tick(COLLECT_PERIOD_S, failures=0)
+    assert calls == ["collect", "trim"]
+    # Failing: COLLECT_PERIOD_FAILING_S after the last sweep.
+    t = COLLECT_PERIOD_S
+    assert not sweep.tick(t + COLLECT_PERIOD_FAILING_S - 0.1, failures=3)
+    assert sweep.tick(t + COLLECT_PERIOD_FAILING_S, failures=3)
+    t += COLLECT_PERIOD_FAILING_S
+    # No failure since that sweep: back to the long period.
+    assert not sweep.tick(t + COLLECT_PERIOD_FAILING_S, failures=3)
+    assert sweep.tick(t + COLLECT_PERIOD_S, failures=3)
+    assert sweep.sweeps == 3
+    assert calls == ["collect", "trim"] * 3
+
+
+def test_malloc_trim_runs_where_glibc_has_it() -> None:
+    import sys
+
+    assert malloc_trim() is sys.platform.startswith("linux")
+
+
+def test_release_is_applied_once_and_skips_other_exporters() -> None:
+    class Plain:
+        pass
+
+    plain = Plain()
+    assert release_export_errors(plain) is plain
+    assert not hasattr(plain, "_metrics")
+
+    class WithMetrics:
+        _metrics = object()
+
+    exporter = WithMetrics()
+    release_export_errors(exporter)
+    wrapped = exporter._metrics
+    assert isinstance(wrapped, _ErrorReleasingMetrics)
+    release_export_errors(exporter)
+    assert exporter._metrics is wrapped
