@@ -103,6 +103,10 @@ class _ErrorReleasingMetrics:
     own context manager the result as before and clears ``result.error`` once
     that context manager has read it for its metrics, so the cycle never forms
     for longer than the export call.
+
+    The HTTP client libraries under OTLP/HTTP leave cycles of their own on each
+    refused attempt, out of the exporter's reach; see
+    :func:`~otel_genesys.telemetry.export_health.collect_after_failed_export`.
     """
 
     __slots__ = ("_inner",)
@@ -117,7 +121,7 @@ class _ErrorReleasingMetrics:
             with self._inner.export_operation(num_items) as result:
                 yield result
         finally:
-            if result is not None:
+            if result is not None and result.error is not None:
                 _release(result.error)
                 result.error = None
 

@@ -22,7 +22,11 @@ import logging
 from collections.abc import Sequence
 from typing import Protocol
 
-from otel_genesys.telemetry.export_health import ExportHealth, count_span_export
+from otel_genesys.telemetry.export_health import (
+    ExportHealth,
+    collect_after_failed_export,
+    count_span_export,
+)
 from otel_genesys.telemetry.offload import OffloadWorker
 
 _log = logging.getLogger(__name__)
@@ -93,6 +97,8 @@ class EncodedSpanBatcher:
             _log.debug("encoded span export raised", exc_info=True)
             ok = False
         count_span_export(self._health, exported=len(batch) if ok else 0, failures=0 if ok else 1)
+        if not ok:
+            collect_after_failed_export()
 
     @property
     def queued(self) -> int:

@@ -6,33 +6,42 @@ that holds the batch and its encoded request until a full garbage collection,
 which the agent's tuned thresholds make rare. With the Collector down for hours,
 every export fails, and those batches piled up (docs/reliability.md). These
 tests export to a loopback port nothing listens on, with the collector off, and
-check that the batch is freed by reference counting alone.
-
-Over OTLP/HTTP the client libraries underneath leave cycles of their own on each
-refused attempt, out of the exporter's reach; the export process's periodic full
-collection (``MemorySweep``) frees those.
+check that the batch is gone when the export call returns. Over OTLP/HTTP the
+client libraries underneath leave cycles of their own on each refused attempt;
+the young collection a failed export runs frees those, and the export process's
+periodic sweep (``MemorySweep``) frees whatever is left.
 """
 
 from __future__ import annotations
 
 import gc
+import types
 import weakref
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from opentelemetry.sdk.metrics.export import MetricsData
+from opentelemetry.sdk.resources import Resource
 
-from otel_genesys.telemetry import isolated
+from otel_genesys.telemetry import isolated, span_batcher
+from otel_genesys.telemetry.export_health import (
+    CountingLogExporter,
+    CountingMetricExporter,
+    CountingSpanExporter,
+    ExportHealth,
+)
 from otel_genesys.telemetry.gctune import malloc_trim
 from otel_genesys.telemetry.isolated import (
     COLLECT_PERIOD_FAILING_S,
     COLLECT_PERIOD_S,
     MemorySweep,
 )
+from otel_genesys.telemetry.probe_spans import ProbeSpanEncoder
 from otel_genesys.telemetry.raw_export import _ErrorReleasingMetrics, release_export_errors
 from otel_genesys.telemetry.settings import TelemetrySettings
 from otel_genesys.telemetry.setup import _otlp_exporter
+from otel_genesys.telemetry.span_batcher import EncodedSpanBatcher
 
 
 class _Batch(list):  # type: ignore[type-arg]
@@ -58,11 +67,23 @@ def _batch(signal: str) -> Any:
     return _Batch()
 
 
+_COUNTING = {
+    "traces": CountingSpanExporter,
+    "metrics": CountingMetricExporter,
+    "logs": CountingLogExporter,
+}
+
+
 @pytest.mark.usefixtures("no_collector")
+@pytest.mark.parametrize("route", ["grpc", "http"])
 @pytest.mark.parametrize("signal", ["traces", "metrics", "logs"])
-def test_a_failed_grpc_export_frees_its_batch_at_once(signal: str, refused_endpoint: str) -> None:
+def test_a_failed_export_frees_its_batch_at_once(
+    route: str, signal: str, refused_endpoint: str
+) -> None:
+    """As ``setup_telemetry`` builds them: the OTLP exporter behind its counting wrapper."""
     settings = TelemetrySettings(endpoint=refused_endpoint, export_timeout_s=0.3)
-    exporter = _otlp_exporter("grpc", signal, settings)  # type: ignore[arg-type]
+    health = ExportHealth()
+    exporter = _COUNTING[signal](_otlp_exporter(route, signal, settings), health)  # type: ignore[arg-type]
     try:
         batch = _batch(signal)
         ref = weakref.ref(batch)
@@ -72,6 +93,61 @@ def test_a_failed_grpc_export_frees_its_batch_at_once(signal: str, refused_endpo
         assert ref() is None, "the failed export's batch outlived the export call"
     finally:
         exporter.shutdown()
+    failures = (
+        health.span_export_failures + health.metric_export_failures + health.log_export_failures
+    )
+    assert failures == 1
+
+
+@pytest.mark.usefixtures("no_collector")
+@pytest.mark.parametrize("signal", ["traces", "metrics", "logs"])
+def test_a_failed_grpc_export_needs_no_collection(signal: str, refused_endpoint: str) -> None:
+    """Over gRPC the released error is the only cycle: the batch is gone without any
+    collection at all."""
+    settings = TelemetrySettings(endpoint=refused_endpoint, export_timeout_s=0.3)
+    exporter = _otlp_exporter("grpc", signal, settings)  # type: ignore[arg-type]
+    try:
+        batch = _batch(signal)
+        ref = weakref.ref(batch)
+        assert exporter.export(batch).name == "FAILURE"
+        del batch
+        assert ref() is None
+    finally:
+        exporter.shutdown()
+
+
+def _post_frames() -> int:
+    return sum(
+        1
+        for o in gc.get_objects()
+        if isinstance(o, types.FrameType) and o.f_code.co_name == "_post"
+    )
+
+
+@pytest.mark.usefixtures("no_collector")
+@pytest.mark.parametrize("collect", [True, False])
+def test_a_failed_encoded_span_export_leaves_no_request_behind(
+    collect: bool, refused_endpoint: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Probe spans over OTLP/HTTP: a failed batch leaves the client libraries' cycles
+    (and the sending frame, which holds the request) only without the collection."""
+    if not collect:
+        monkeypatch.setattr(span_batcher, "collect_after_failed_export", lambda: None)
+    settings = TelemetrySettings(endpoint=refused_endpoint, export_timeout_s=0.3)
+    health = ExportHealth()
+    batcher = EncodedSpanBatcher(
+        ProbeSpanEncoder(Resource.create({}), "test", "1.0"),
+        _otlp_exporter("http", "traces", settings),
+        health,
+        start=False,
+    )
+    try:
+        before = _post_frames()
+        batcher._export([b"\x0a\x00"])
+        assert health.span_export_failures == 1
+        assert (_post_frames() - before == 0) is collect
+    finally:
+        batcher.exporter.shutdown()
 
 
 @pytest.mark.usefixtures("no_collector")
@@ -130,25 +206,17 @@ def test_the_sdk_metrics_still_see_the_error() -> None:
 
 
 @pytest.mark.usefixtures("no_collector")
-def test_a_failed_http_export_is_freed_by_the_export_process_sweep(
-    refused_endpoint: str,
-) -> None:
-    settings = TelemetrySettings(endpoint=refused_endpoint, export_timeout_s=0.3)
-    exporter = _otlp_exporter("http", "traces", settings)
-    try:
-        batch = _Batch()
-        ref = weakref.ref(batch)
-        assert exporter.export(batch).name == "FAILURE"
-        del batch
-        sweep = MemorySweep(now=100.0)
-        # Not due: nothing collected, and the client library's cycles still hold it.
-        assert not sweep.tick(100.0 + COLLECT_PERIOD_FAILING_S / 2, failures=1)
-        assert ref() is not None
-        # Due sooner because exports failed since the last sweep.
-        assert sweep.tick(100.0 + COLLECT_PERIOD_FAILING_S, failures=1)
-        assert ref() is None
-    finally:
-        exporter.shutdown()
+def test_a_sweep_frees_unreachable_cycles() -> None:
+    batch = _Batch()
+    ref = weakref.ref(batch)
+    batch.append(batch)  # a cycle: only a collection frees it
+    del batch
+    sweep = MemorySweep(now=100.0)
+    assert not sweep.tick(100.0 + COLLECT_PERIOD_FAILING_S / 2, failures=1)
+    assert ref() is not None
+    # Due sooner because exports failed since the last sweep.
+    assert sweep.tick(100.0 + COLLECT_PERIOD_FAILING_S, failures=1)
+    assert ref() is None
 
 
 def test_the_sweep_runs_every_period_and_sooner_while_exports_fail(
