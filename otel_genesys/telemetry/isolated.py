@@ -540,7 +540,8 @@ class MemorySweep:
 
     A sweep runs every :data:`COLLECT_PERIOD_S`, or :data:`COLLECT_PERIOD_FAILING_S`
     after the last one when exports failed since. It costs the export process's
-    main thread a few milliseconds (docs/reliability.md), never the probe path.
+    main thread a few milliseconds at 100 targets and about 50 at 10,000
+    (docs/reliability.md), never the probe path.
     """
 
     __slots__ = ("_failures", "last", "sweeps")
@@ -557,9 +558,15 @@ class MemorySweep:
             return False
         self._failures = failures
         self.last = now
-        gc.collect()
+        started = time.perf_counter()
+        found = gc.collect()
         malloc_trim()
         self.sweeps += 1
+        _log.debug(
+            "export process memory sweep: %d unreachable objects, %.1f ms",
+            found,
+            (time.perf_counter() - started) * 1e3,
+        )
         return True
 
 

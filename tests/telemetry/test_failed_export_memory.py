@@ -223,7 +223,7 @@ def test_the_sweep_runs_every_period_and_sooner_while_exports_fail(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     calls: list[str] = []
-    monkeypatch.setattr(isolated.gc, "collect", lambda: calls.append("collect"))
+    monkeypatch.setattr(isolated.gc, "collect", lambda: calls.append("collect") or 0)
     monkeypatch.setattr(isolated, "malloc_trim", lambda: calls.append("trim"))
     sweep = MemorySweep(now=0.0)
     # Healthy: once per COLLECT_PERIOD_S, whatever the clock does in between.
