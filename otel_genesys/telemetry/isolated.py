@@ -528,15 +528,14 @@ class MemorySweep:
     """The export process's periodic full collection and heap trim.
 
     Its collector runs on the agent's raised thresholds (:func:`gc_tune`), so
-    full collections are rare, and reference cycles that reach a batch of
-    telemetry wait for one. The HTTP client libraries under the OTLP/HTTP
-    exporters leave such cycles behind on every refused attempt (their errors
-    kept in locals of the very frames their tracebacks hold, whose callers hold
-    the request), and a full collection is the only way to free them. With the
-    Collector down for hours that is an attempt every few seconds, each holding
-    a request. After each collection ``malloc_trim`` hands the freed pages
-    back, so RSS follows what is live rather than the last backlog's
-    high-water mark.
+    full collections are rare, and a reference cycle that reached the oldest
+    generation waits for one, with whatever it holds. The cycles a failed
+    export leaves are freed as it fails (``release_export_errors``,
+    ``collect_after_failed_export``); the sweep frees any that got past them,
+    from any library, within a minute, or ten seconds while the Collector is
+    failing, when such cycles hold requests. After each collection
+    ``malloc_trim`` hands the freed pages back, so RSS follows what is live
+    rather than the last backlog's high-water mark.
 
     A sweep runs every :data:`COLLECT_PERIOD_S`, or :data:`COLLECT_PERIOD_FAILING_S`
     after the last one when exports failed since. It costs the export process's

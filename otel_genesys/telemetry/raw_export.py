@@ -23,7 +23,10 @@ Both rely on SDK 1.45 internals, checked by ``tests/telemetry/test_raw_span_expo
 gRPC — ``OTLPExporterMixin._export`` / ``_translate_data`` / ``_count_data`` /
 ``_initialize_channel_and_stub`` / ``_stub`` / ``_client`` / ``_channel``;
 HTTP — ``_client.export(bytes)``, ``_max_request_size``, ``_metrics``, ``_shutdown``,
-``_max_export_batch_size`` and the gRPC metric exporter's ``_split_metrics_data``.
+``_max_export_batch_size`` and the gRPC metric exporter's ``_split_metrics_data``;
+both — ``_metrics.export_operation`` and its result's ``error`` (checked by
+``tests/telemetry/test_failed_export_memory.py``: without them a failed batch
+outlives its export).
 """
 
 from __future__ import annotations
