@@ -33,6 +33,7 @@ import json
 import os
 import random
 import sys
+import threading
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -198,6 +199,17 @@ class _ChildCpu:
         for tid, (name, ns) in threads1.items():
             out[name] = out.get(name, 0.0) + (ns - threads0.get(tid, (name, 0))[1]) / 1e9
         return out, "schedstat"
+
+
+def _loop_schedstat() -> tuple[int, int] | None:
+    """This thread's (run time, run-queue wait) in ns from the kernel's schedstat; the
+    event loop runs on the main thread, whose id is the pid. None where unavailable."""
+    try:
+        with open(f"/proc/self/task/{threading.get_native_id()}/schedstat") as f:
+            run_ns, wait_ns = f.read().split()[:2]
+        return int(run_ns), int(wait_ns)
+    except (OSError, ValueError):
+        return None
 
 
 def _summary(values: list[int]) -> dict[str, float]:
@@ -704,13 +716,21 @@ async def _measure(
     server = psutil.Process(spec.server_pid) if spec.server_pid else None
     server0 = sum(server.cpu_times()[:2]) if server else 0.0
     export = _ChildCpu(out["export_pid"]) if out.get("export_pid") else None
+    loop0 = _loop_schedstat()
     cpu0, t0 = time.process_time(), time.perf_counter()
     samples.recording = True
     await asyncio.sleep(spec.window_s)
     samples.recording = False
     cpu1, t1 = time.process_time(), time.perf_counter()
+    loop1 = _loop_schedstat()
     out["window_s"] = t1 - t0
     out["cpu_s"] = cpu1 - cpu0
+    if loop0 is not None and loop1 is not None:
+        # The event loop's thread: its own CPU, and how long it was ready to run but
+        # waited for a core (the kernel's run-queue wait): lateness that no code in
+        # this process can remove, only fewer busy processes on the host.
+        out["loop_cpu_s"] = (loop1[0] - loop0[0]) / 1e9
+        out["loop_runqueue_s"] = (loop1[1] - loop0[1]) / 1e9
     if export is not None:
         # The export process is part of the agent's cost: CPU and memory both count.
         by_name, out["export_cpu_read"] = export.by_thread_name()

@@ -357,6 +357,39 @@ def _export_split(records: list[dict[str, Any]]) -> list[str]:
     ]
 
 
+def _loop_waits(records: list[dict[str, Any]]) -> list[str]:
+    """Markdown: the event loop's thread, busy and waiting for a core, per variant."""
+    cells: dict[tuple[int, str], list[dict[str, Any]]] = defaultdict(list)
+    for r in records:
+        if "error" not in r and r.get("loop_runqueue_s") is not None and r.get("window_s"):
+            cells[(r["n"], r["variant"])].append(r)
+    if not cells:
+        return []
+    body = []
+    for (n, variant), runs in sorted(cells.items(), key=lambda kv: (kv[0][0],
+                                                                    kv[0][1] != "bare")):
+        busy = Spread.of(r["loop_cpu_s"] / r["window_s"] * 100 for r in runs)
+        wait = Spread.of(r["loop_runqueue_s"] / r["window_s"] * 1e3 for r in runs)
+        late = Spread.of((r.get("lateness") or {}).get("p99", float("nan")) / 1e6 for r in runs)
+        body.append((f"{n:,}", variant, busy.fmt("{:.0f}"), wait.fmt("{:.0f}"),
+                     late.fmt("{:.1f}")))
+    return [
+        "### The event loop's thread: running, and waiting for a core",
+        "",
+        "From the kernel's `schedstat` for the client's main thread (the event loop's) over "
+        "the measured window: *running* is its own CPU time, *waiting for a core* the time "
+        "it was ready to run while every core was busy with other threads (of any "
+        "process: the export process, the pong server, the client's own other threads). "
+        "A loop that waits for a core fires its probes late however little it does "
+        "itself; this wait grows with what else runs on the host, not with the code in "
+        "the loop.",
+        "",
+        _table(("N", "client", "running % of a core", "waiting for a core ms/s",
+                "lateness p99 ms"), body),
+        "",
+    ]
+
+
 RunsByRep = dict[tuple[str, int], dict[int, dict[str, float]]]
 
 
@@ -916,6 +949,7 @@ def render(results: Results, cells: list[TruthCell], rows: list[ScaleRow],
             "",
         ]
         parts += _export_split(results.scale)
+        parts += _loop_waits(results.scale)
         parts += _optimisations(rows, runs_by_rep(results.scale))
         for name, alt in (("cpu_per_cycle.png", "CPU per cycle vs connections"),
                           ("lateness.png", "Lateness p99 vs connections"),

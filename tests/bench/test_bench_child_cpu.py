@@ -89,3 +89,47 @@ def test_a_thread_that_ended_in_the_window_falls_back_to_ticks() -> None:
     seconds = sum(by_name.values())
     assert how == "ticks"
     assert seconds >= 0
+
+
+@pytest.mark.skipif(
+    not os.path.exists("/proc/self/task") or not hasattr(os, "sched_setaffinity"),
+    reason="Linux /proc and CPU affinity needed",
+)
+def test_the_loop_threads_wait_for_a_core_is_read_when_another_process_holds_it() -> None:
+    """This thread and a spinning process on one CPU: the thread's run-queue wait grows
+    by about its share of the wall time; alone it barely moves."""
+    import subprocess
+    import sys
+
+    from bench._client import _loop_schedstat
+
+    cpu = min(os.sched_getaffinity(0))
+    before_affinity = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {cpu})  # this thread only
+    try:
+        start = _loop_schedstat()
+        assert start is not None
+        _spin(0.05)
+        alone = _loop_schedstat()
+        assert alone is not None
+        assert alone[0] - start[0] >= 40_000_000  # its own run time, in ns
+        spinner = subprocess.Popen(
+            [sys.executable, "-c",
+             f"import os; os.sched_setaffinity(0, {{{cpu}}}); print(flush=True)\n"
+             "while True: pass"],
+            stdout=subprocess.PIPE,
+        )  # fmt: skip
+        try:
+            assert spinner.stdout is not None
+            spinner.stdout.readline()  # pinned and spinning
+            shared0 = _loop_schedstat()
+            _spin(0.05)
+            shared1 = _loop_schedstat()
+        finally:
+            spinner.kill()
+            spinner.wait()
+        assert shared0 is not None and shared1 is not None
+        # Sharing one CPU with a spinner, 50 ms of running costs tens of ms of waiting.
+        assert shared1[1] - shared0[1] >= 10_000_000
+    finally:
+        os.sched_setaffinity(0, before_affinity)

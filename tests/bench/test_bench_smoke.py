@@ -55,6 +55,19 @@ def test_bench_ratios_are_taken_within_a_repetition() -> None:
     assert verdicts["3. Scale at 100: zero probes lost"] == "holds"
 
 
+def test_bench_loop_wait_table_is_per_second_of_window() -> None:
+    from bench.report import _loop_waits
+
+    bare = _scale(0, "bare", 0.4, 500_000)
+    agent = {**_scale(0, "agent", 0.8, 700_000), "loop_cpu_s": 6.0, "loop_runqueue_s": 0.5}
+    other = {**_scale(1, "agent", 0.8, 700_000), "loop_cpu_s": 7.0, "loop_runqueue_s": 1.5}
+    lines = _loop_waits([bare, agent, other])
+    # Only runs that read the loop thread are tabled: 60-70 % of a core, 50-150 ms/s.
+    rows = [line for line in "\n".join(lines).splitlines() if line.startswith("| 100 |")]
+    assert rows == ["| 100 | agent | 65 (60-70) | 100 (50-150) | 1.0 |"]
+    assert _loop_waits([bare]) == []
+
+
 def test_bench_truth_error_uses_the_floor_of_the_same_repetition() -> None:
     def phase(delay: float, rtts_ms: list[float]) -> dict[str, Any]:
         return {"delay_ms": delay, "rtt_ns": [int(x * 1e6) for x in rtts_ms]}
