@@ -49,7 +49,12 @@ from typing import Any
 from otel_genesys.core.events import AuditEvent
 from otel_genesys.core.outcome import TargetInfo, _target_values
 from otel_genesys.telemetry.export_health import ExportHealth
-from otel_genesys.telemetry.gctune import gc_tune, limit_malloc_arenas, malloc_trim
+from otel_genesys.telemetry.gctune import (
+    fix_mmap_threshold,
+    gc_tune,
+    limit_malloc_arenas,
+    malloc_trim,
+)
 from otel_genesys.telemetry.offload import OffloadWorker
 from otel_genesys.telemetry.recorder import QueuedSink, log_audit
 from otel_genesys.telemetry.settings import TelemetrySettings
@@ -576,6 +581,7 @@ def main() -> int:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     limit_malloc_arenas()
+    fix_mmap_threshold()  # large export requests get pages of their own
     fd = int(os.environ.pop("OTEL_GENESYS_EXPORT_FD"))
     return _child(Connection(fd))
 
