@@ -87,7 +87,8 @@ class ClientSpec:
     ``reader`` (every pong read by the reader task instead of answered by the
     ``PongTap`` where it is parsed), ``nosend`` (the agent's process pickles every
     batch as usual but sends none: the export process idles, so its share of the
-    cores is told apart from the agent-side cost of shipping)."""
+    cores is told apart from the agent-side cost of shipping), ``nice=N`` (the export
+    process reniced to N once started: a trial the product does not make)."""
 
     def to_json(self) -> str:
         """The spec as one JSON argument."""
@@ -584,6 +585,11 @@ async def _run_agent(spec: ClientSpec, samples: Samples, out: dict[str, Any]) ->
 
         telemetry = start_isolated_telemetry(settings)
         out["export_pid"] = telemetry.process.pid
+        for lever in spec.levers:
+            if lever.startswith("nice="):
+                # A trial, not the product: the export process at a lower priority, so
+                # the event loop's thread wins a core when both want one.
+                os.setpriority(os.PRIO_PROCESS, telemetry.process.pid, int(lever[5:]))
     gc_tune()  # what start_telemetry does in `otel-genesys run`
     agent = make_agent(_agent_targets(spec), [], telemetry)
     totals = {"outcomes": 0}

@@ -911,7 +911,8 @@ def render(results: Results, cells: list[TruthCell], rows: list[ScaleRow],
             "placement with the shared alarm clock or the pong tap undone; *agent, export "
             "process, nothing sent*: every batch pickled as usual but dropped instead of "
             "sent, so the export process idles (a diagnostic: the agent's side of shipping "
-            "without the export process's share of the cores) — see "
+            "without the export process's share of the cores); *agent, export process, "
+            "nice 10*: the export process reniced to 10 once started (a trial) — see "
             "*Optimisations* below and docs/performance.md.",
             "",
             "### CPU",
