@@ -67,6 +67,16 @@ def _batch(signal: str) -> Any:
     return _Batch()
 
 
+def _outlives_a_failed_export(exporter: Any, signal: str) -> bool:
+    """Export a fresh batch (which must fail); True if the batch outlived the call."""
+    batch = _batch(signal)
+    ref = weakref.ref(batch)
+    result = exporter.export(batch)
+    assert result.name == "FAILURE"
+    del batch, result
+    return ref() is not None
+
+
 _COUNTING = {
     "traces": CountingSpanExporter,
     "metrics": CountingMetricExporter,
@@ -85,12 +95,7 @@ def test_a_failed_export_frees_its_batch_at_once(
     health = ExportHealth()
     exporter = _COUNTING[signal](_otlp_exporter(route, signal, settings), health)  # type: ignore[arg-type]
     try:
-        batch = _batch(signal)
-        ref = weakref.ref(batch)
-        result = exporter.export(batch)
-        assert result.name == "FAILURE"
-        del batch, result
-        assert ref() is None, "the failed export's batch outlived the export call"
+        assert not _outlives_a_failed_export(exporter, signal)
     finally:
         exporter.shutdown()
     failures = (
@@ -107,11 +112,7 @@ def test_a_failed_grpc_export_needs_no_collection(signal: str, refused_endpoint:
     settings = TelemetrySettings(endpoint=refused_endpoint, export_timeout_s=0.3)
     exporter = _otlp_exporter("grpc", signal, settings)  # type: ignore[arg-type]
     try:
-        batch = _batch(signal)
-        ref = weakref.ref(batch)
-        assert exporter.export(batch).name == "FAILURE"
-        del batch
-        assert ref() is None
+        assert not _outlives_a_failed_export(exporter, signal)
     finally:
         exporter.shutdown()
 
@@ -158,19 +159,10 @@ def test_without_the_release_the_sdk_keeps_the_batch(refused_endpoint: str) -> N
 
     exporter = OTLPMetricExporter(endpoint=refused_endpoint, insecure=True, timeout=0.3)
     try:
-        batch = MetricsData(resource_metrics=[])
-        ref = weakref.ref(batch)
-        assert exporter.export(batch).name == "FAILURE"
-        del batch
-        assert ref() is not None
-        gc.collect()
-        assert ref() is None
+        assert _outlives_a_failed_export(exporter, "metrics")
+        gc.collect()  # frees that cycle before the next export
         release_export_errors(exporter)
-        batch = MetricsData(resource_metrics=[])
-        ref = weakref.ref(batch)
-        assert exporter.export(batch).name == "FAILURE"
-        del batch
-        assert ref() is None
+        assert not _outlives_a_failed_export(exporter, "metrics")
     finally:
         exporter.shutdown()
 
