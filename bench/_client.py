@@ -512,7 +512,9 @@ def _apply_levers(levers: tuple[str, ...], agent: Any) -> None:
                 m.phase_ns = 0
         elif lever.startswith("switch="):
             sys.setswitchinterval(float(lever.split("=", 1)[1]))
-        elif lever not in ("freeze", "uvloop", "timers", "reader", "nosend"):
+        elif lever not in ("freeze", "uvloop", "timers", "reader", "nosend") and not (
+            lever.startswith("nice=")  # applied when the export process starts
+        ):
             raise ValueError(f"unknown lever {lever!r}")
 
 
