@@ -7,7 +7,8 @@ threads took most of a core and RTT p50 grew from a few ms to about a second,
 while the agent with no telemetry at all stayed beside a bare client. Here
 the agent's process keeps only the cheap half of the recorder
 (:class:`ForwardingRecorder`: append a record to a bounded queue; a thread
-pickles batches into a pipe, ~5 µs a record), and a child process runs
+pickles batches into a pipe; ``python -m bench.telemetry_cost`` reports the
+hand-off's cost a record), and a child process runs
 :func:`~otel_genesys.telemetry.setup.setup_telemetry` and a normal
 :class:`~otel_genesys.telemetry.recorder.Recorder`, which its main thread
 drives batch by batch as they arrive from that pipe. On a machine with two
