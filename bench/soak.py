@@ -64,7 +64,7 @@ import sys
 import tempfile
 import time
 import tracemalloc
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -418,12 +418,13 @@ async def soak_socket(args: argparse.Namespace) -> SoakResult:
         stdout=asyncio.subprocess.PIPE,
     )
     agent: Agent | None = None
+    held = contextlib.ExitStack()
     try:
         assert proc.stdout is not None and sink.stdout is not None
         base_url = (await proc.stdout.readline()).decode().split()[-1]
         endpoint = (await sink.stdout.readline()).decode().strip()
         if getattr(args, "collector", "up") == "down":
-            endpoint = _refused_endpoint()
+            endpoint = held.enter_context(_refused_endpoint())
             # One failed export after another: the totals are reported, not each line.
             logging.getLogger("opentelemetry").setLevel(logging.CRITICAL)
         monitor = MonitorConfig(
@@ -558,17 +559,18 @@ async def soak_socket(args: argparse.Namespace) -> SoakResult:
             sink.kill()
             await sink.wait()
         await asyncio.to_thread(Path(cfg.name).unlink, missing_ok=True)
+        held.close()
 
 
-def _refused_endpoint() -> str:
-    """``http://127.0.0.1:PORT`` where nothing listens (a port the OS just handed out
-    and took back)."""
+@contextlib.contextmanager
+def _refused_endpoint() -> Iterator[str]:
+    """``http://127.0.0.1:PORT`` where nothing listens: the port stays bound (never
+    listened on) while the context lasts, so no other process can take it mid-run."""
     import socket
 
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    return f"http://127.0.0.1:{port}"
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        yield f"http://127.0.0.1:{held.getsockname()[1]}"
 
 
 def _interrupt(signum: int, frame: object) -> None:

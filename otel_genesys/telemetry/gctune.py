@@ -30,6 +30,7 @@ import ctypes
 import gc
 import os
 import sys
+from typing import Any
 
 DEFAULT_THRESHOLDS = (50_000, 20, 100)
 """gen0 allocations before a young collection, then gen1/gen2 ratios."""
@@ -94,10 +95,12 @@ def fix_mmap_threshold(threshold: int = MMAP_THRESHOLD) -> bool:
     glibc starts at 128 KiB but raises the threshold to the size of each large
     block freed, up to 32 MiB. The export requests a telemetry process builds
     (150 KiB to a few MiB, over and over, and for as long as a Collector is
-    down) then come from the heap instead of pages of their own, and leave it
-    fragmented: an OTLP/HTTP soak with every export refused grew its export
-    process by 8.6 % in 300,000 cycles with the moving threshold and held flat
-    with this one (docs/reliability.md). A fixed threshold also stops glibc from
+    down) then come from the heap instead of pages of their own, and can leave it
+    fragmented: in one OTLP/HTTP soak with every export refused, the export
+    process grew by 8.6 % in 300,000 cycles while its Python objects held a level
+    amount and tens of MiB lay free in the heap. With this threshold the soaks
+    since stayed within a band but did not all pass the soak's 1 % rule
+    (docs/reliability.md, *Long run*). A fixed threshold also stops glibc from
     moving its trim threshold. A ``MALLOC_MMAP_THRESHOLD_`` in the environment
     wins; on a C library without ``mallopt`` nothing changes.
 
@@ -111,14 +114,21 @@ def fix_mmap_threshold(threshold: int = MMAP_THRESHOLD) -> bool:
     return _mallopt(_M_MMAP_THRESHOLD, threshold)
 
 
-def _mallopt(parameter: int, value: int) -> bool:
+def _libc(name: str, argtypes: tuple[Any, ...]) -> Any:
+    """The C library's function ``name`` with its argument types, or None (not glibc)."""
     try:
-        libc = ctypes.CDLL(None)
-        mallopt = libc.mallopt
+        function = getattr(ctypes.CDLL(None), name)
     except (OSError, AttributeError):
+        return None
+    function.argtypes = argtypes
+    function.restype = ctypes.c_int
+    return function
+
+
+def _mallopt(parameter: int, value: int) -> bool:
+    mallopt = _libc("mallopt", (ctypes.c_int, ctypes.c_int))
+    if mallopt is None:
         return False
-    mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
-    mallopt.restype = ctypes.c_int
     try:
         return bool(mallopt(parameter, value))
     except Exception:
@@ -136,11 +146,8 @@ def malloc_trim() -> bool:
     """
     if not sys.platform.startswith("linux"):
         return False
-    try:
-        trim = ctypes.CDLL(None).malloc_trim
-    except (OSError, AttributeError):
+    trim = _libc("malloc_trim", (ctypes.c_size_t,))
+    if trim is None:
         return False
-    trim.argtypes = (ctypes.c_size_t,)
-    trim.restype = ctypes.c_int
     trim(0)
     return True

@@ -482,8 +482,7 @@ def _child(conn: Connection) -> int:
     unreadable = 0
     reported: dict[str, int] = {}
     next_health = time.monotonic()
-    sweep = MemorySweep(next_health)
-    counters = telemetry.health
+    sweep = MemorySweep(next_health, telemetry.health)
     while True:
         # A recorder cycle is one batch, or a quiet second with no batch: spans held
         # for late audit events end at the next batch (busy) or within a second (quiet).
@@ -522,12 +521,7 @@ def _child(conn: Connection) -> int:
             if current != reported:
                 reported = current
                 send(("health", current))
-        sweep.tick(
-            now,
-            counters.span_export_failures
-            + counters.metric_export_failures
-            + counters.log_export_failures,
-        )
+        sweep.tick(now)
 
 
 class MemorySweep:
@@ -549,15 +543,18 @@ class MemorySweep:
     (docs/reliability.md), never the probe path.
     """
 
-    __slots__ = ("_failures", "last", "sweeps")
+    __slots__ = ("_failures", "_health", "last", "sweeps")
 
-    def __init__(self, now: float) -> None:
+    def __init__(self, now: float, health: ExportHealth) -> None:
         self.last = now
+        self._health = health
         self._failures = 0
         self.sweeps = 0
 
-    def tick(self, now: float, failures: int) -> bool:
-        """Sweep if one is due (``failures``: export failures so far); True if it ran."""
+    def tick(self, now: float) -> bool:
+        """Sweep if one is due; True if it ran."""
+        h = self._health
+        failures = h.span_export_failures + h.metric_export_failures + h.log_export_failures
         failing = failures != self._failures
         if now - self.last < (COLLECT_PERIOD_FAILING_S if failing else COLLECT_PERIOD_S):
             return False

@@ -81,8 +81,9 @@ def test_the_collector_down_endpoint_refuses_connections() -> None:
 
     from bench.soak import _refused_endpoint
 
-    url = urlsplit(_refused_endpoint())
-    assert url.hostname == "127.0.0.1" and url.port
-    with socket.socket() as client, pytest.raises(ConnectionRefusedError):
-        client.settimeout(5)
-        client.connect(("127.0.0.1", url.port))
+    with _refused_endpoint() as endpoint:
+        url = urlsplit(endpoint)
+        assert url.hostname == "127.0.0.1" and url.port
+        with socket.socket() as client, pytest.raises(ConnectionRefusedError):
+            client.settimeout(5)
+            client.connect(("127.0.0.1", url.port))

@@ -203,11 +203,13 @@ def test_a_sweep_frees_unreachable_cycles() -> None:
     ref = weakref.ref(batch)
     batch.append(batch)  # a cycle: only a collection frees it
     del batch
-    sweep = MemorySweep(now=100.0)
-    assert not sweep.tick(100.0 + COLLECT_PERIOD_FAILING_S / 2, failures=1)
+    health = ExportHealth()
+    sweep = MemorySweep(100.0, health)
+    health.span_export_failures = 1
+    assert not sweep.tick(100.0 + COLLECT_PERIOD_FAILING_S / 2)
     assert ref() is not None
     # Due sooner because exports failed since the last sweep.
-    assert sweep.tick(100.0 + COLLECT_PERIOD_FAILING_S, failures=1)
+    assert sweep.tick(100.0 + COLLECT_PERIOD_FAILING_S)
     assert ref() is None
 
 
@@ -217,20 +219,22 @@ def test_the_sweep_runs_every_period_and_sooner_while_exports_fail(
     calls: list[str] = []
     monkeypatch.setattr(isolated.gc, "collect", lambda: calls.append("collect") or 0)
     monkeypatch.setattr(isolated, "malloc_trim", lambda: calls.append("trim"))
-    sweep = MemorySweep(now=0.0)
+    health = ExportHealth()
+    sweep = MemorySweep(0.0, health)
     # Healthy: once per COLLECT_PERIOD_S, whatever the clock does in between.
-    assert not sweep.tick(COLLECT_PERIOD_FAILING_S, failures=0)
-    assert not sweep.tick(COLLECT_PERIOD_S - 0.1, failures=0)
-    assert sweep.tick(COLLECT_PERIOD_S, failures=0)
+    assert not sweep.tick(COLLECT_PERIOD_FAILING_S)
+    assert not sweep.tick(COLLECT_PERIOD_S - 0.1)
+    assert sweep.tick(COLLECT_PERIOD_S)
     assert calls == ["collect", "trim"]
-    # Failing: COLLECT_PERIOD_FAILING_S after the last sweep.
+    # Failing (any signal counts): COLLECT_PERIOD_FAILING_S after the last sweep.
     t = COLLECT_PERIOD_S
-    assert not sweep.tick(t + COLLECT_PERIOD_FAILING_S - 0.1, failures=3)
-    assert sweep.tick(t + COLLECT_PERIOD_FAILING_S, failures=3)
+    health.metric_export_failures, health.log_export_failures = 2, 1
+    assert not sweep.tick(t + COLLECT_PERIOD_FAILING_S - 0.1)
+    assert sweep.tick(t + COLLECT_PERIOD_FAILING_S)
     t += COLLECT_PERIOD_FAILING_S
     # No failure since that sweep: back to the long period.
-    assert not sweep.tick(t + COLLECT_PERIOD_FAILING_S, failures=3)
-    assert sweep.tick(t + COLLECT_PERIOD_S, failures=3)
+    assert not sweep.tick(t + COLLECT_PERIOD_FAILING_S)
+    assert sweep.tick(t + COLLECT_PERIOD_S)
     assert sweep.sweeps == 3
     assert calls == ["collect", "trim"] * 3
 
