@@ -86,8 +86,10 @@ class ClientSpec:
     connection's alarm on its own asyncio timer instead of the shared ``AlarmClock``),
     ``reader`` (every pong read by the reader task instead of answered by the
     ``PongTap`` where it is parsed), ``nosend`` (the agent's process pickles every
-    batch as usual but sends none: the export process idles, so its share of the
-    cores is told apart from the agent-side cost of shipping), ``nice=N`` (the export
+    chunk as usual but sends none: the export process idles, so its share of the
+    cores is told apart from the agent-side cost of shipping), ``threadpickle``
+    (records pickled by the shipping thread in batches of up to 1,024, instead of a
+    chunk at a time by the thread that records them), ``nice=N`` (the export
     process reniced to N once started: a trial the product does not make)."""
 
     def to_json(self) -> str:
@@ -501,6 +503,10 @@ def _agent_targets(spec: ClientSpec) -> list[Any]:
     ]
 
 
+_PROCESS_LEVERS = ("freeze", "uvloop", "timers", "reader", "nosend", "threadpickle")
+"""Levers applied elsewhere in the client (before the loop starts, or once connected)."""
+
+
 def _apply_levers(levers: tuple[str, ...], agent: Any) -> None:
     """Bench-only switches that undo or add one optimisation, so its effect is measured.
 
@@ -512,7 +518,7 @@ def _apply_levers(levers: tuple[str, ...], agent: Any) -> None:
                 m.phase_ns = 0
         elif lever.startswith("switch="):
             sys.setswitchinterval(float(lever.split("=", 1)[1]))
-        elif lever not in ("freeze", "uvloop", "timers", "reader", "nosend") and not (
+        elif lever not in _PROCESS_LEVERS and not (
             lever.startswith("nice=")  # applied when the export process starts
         ):
             raise ValueError(f"unknown lever {lever!r}")
@@ -524,14 +530,30 @@ def _ring(future: asyncio.Future[None]) -> None:
 
 
 def _pickle_without_sending() -> None:
-    """Lever ``nosend``: batches are pickled exactly as for the pipe, then dropped."""
+    """Lever ``nosend``: chunks are pickled exactly as for the pipe, then dropped."""
     from otel_genesys.telemetry.isolated import ForwardingRecorder
 
-    def ship(self: Any, batch: list[Any]) -> None:
-        if batch:
-            self._refs.dumps(("batch", batch))
+    def ship(self: Any, chunks: list[Any]) -> None:
+        with self._worker.lock:
+            self._refs.take_definitions()
 
     ForwardingRecorder._ship = ship  # type: ignore[method-assign]
+
+
+def _pickle_on_the_shipping_thread() -> None:
+    """Lever ``threadpickle``: records are pickled by the shipping thread, in batches of
+    up to 1,024 that wake it, as before :class:`EncodingQueue` (the recording thread
+    only appends)."""
+    from otel_genesys.telemetry.chunked import EncodingQueue
+
+    def put(self: Any, record: Any) -> None:
+        self._chunk = 1_024  # the worker's leftovers: batches of up to 1,024
+        records = self._records
+        records.append(record)
+        if len(records) >= 1_024:
+            self._worker.wake()
+
+    EncodingQueue.put = put  # type: ignore[method-assign]
 
 
 def _timer_per_alarm() -> None:
@@ -791,6 +813,8 @@ def main(argv: list[str] | None = None) -> int:
         _timer_per_alarm()
     if "nosend" in spec.levers:
         _pickle_without_sending()
+    if "threadpickle" in spec.levers:
+        _pickle_on_the_shipping_thread()
     if "reader" in spec.levers:
         from otel_genesys.agent import pongtap
 

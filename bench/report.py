@@ -420,6 +420,8 @@ BASELINES = {
                                                "agent, export process"),
     "agent, export process, pongs via reader": ("every pong via the reader task (no PongTap)",
                                                 "agent, export process"),
+    "agent, export process, pickled by the shipping thread": (
+        "records pickled by the shipping thread (no EncodingQueue)", "agent, export process"),
 }
 """Variants compared with the product: (label, the product's variant). Most undo an
 optimisation (compared with ``agent``, all of them on); the uvloop row tries one the
@@ -907,9 +909,11 @@ def render(results: Results, cells: list[TruthCell], rows: list[ScaleRow],
             "optimisations undone by bench switches (every target's first probe at connect "
             "instead of staggered over the interval; CPython's default 5 ms GIL switch interval "
             "instead of 0.5 ms); *agent, 5 ms switch*: only the switch interval undone; "
-            "*agent, export process, timer per alarm* and *pongs via reader*: the shipped "
-            "placement with the shared alarm clock or the pong tap undone; *agent, export "
-            "process, nothing sent*: every batch pickled as usual but dropped instead of "
+            "*agent, export process, timer per alarm*, *pongs via reader* and *pickled by the "
+            "shipping thread*: the shipped placement with the shared alarm clock, the pong "
+            "tap or the chunked hand-off (records pickled a chunk at a time by the event "
+            "loop's thread, not in batches by the shipping thread) undone; *agent, export "
+            "process, nothing sent*: every chunk pickled as usual but dropped instead of "
             "sent, so the export process idles (a diagnostic: the agent's side of shipping "
             "without the export process's share of the cores); *agent, export process, "
             "nice 10*: the export process reniced to 10 once started (a trial) — see "

@@ -56,8 +56,9 @@ from otel_genesys.core.outcome import (
     TargetKind,
 )
 from otel_genesys.telemetry import names as n
+from otel_genesys.telemetry.chunked import CHUNK_RECORDS
 from otel_genesys.telemetry.export_health import ExportHealth
-from otel_genesys.telemetry.isolated import TargetRefs
+from otel_genesys.telemetry.isolated import TargetRefs, define_targets
 from otel_genesys.telemetry.metrics_wire import count_data_points, encode_metrics_request
 from otel_genesys.telemetry.probe_metrics import ProbeMetrics
 from otel_genesys.telemetry.probe_spans import ProbeSpanEncoder, new_ids
@@ -223,11 +224,10 @@ def measure(targets: int, rounds: int) -> dict[str, Any]:
 
     # The hand-off as the agent's process ships batches (targets by reference after
     # their first batch) and as the export process reads them.
-    chunks = [batch[i : i + 1024] for i in range(0, len(batch), 1024)]
+    chunks = [batch[i : i + CHUNK_RECORDS] for i in range(0, len(batch), CHUNK_RECORDS)]
     refs = TargetRefs()
     shipped = [refs.dumps(("batch", chunk)) for chunk in chunks]
-    for blob in shipped:
-        pickle.loads(blob)  # the export process has seen every definition
+    define_targets(refs.take_definitions())  # the export process has seen every definition
 
     rows = {
         "metrics_sdk_us_per_probe": best_us(metrics(False), len(batch), rounds),

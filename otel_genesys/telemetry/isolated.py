@@ -6,16 +6,19 @@ benchmark (bench/results/REPORT.md) measured it: at 5,000 connections those
 threads took most of a core and RTT p50 grew from a few ms to about a second,
 while the agent with no telemetry at all stayed beside a bare client. Here
 the agent's process keeps only the cheap half of the recorder
-(:class:`ForwardingRecorder`: append a record to a bounded queue; a thread
-pickles batches into a pipe; ``python -m bench.telemetry_cost`` reports the
-hand-off's cost a record), and a child process runs
+(:class:`ForwardingRecorder`: append a record to a bounded queue, pickle a
+full chunk of them on the spot, and let a thread write the chunks into a pipe;
+:mod:`otel_genesys.telemetry.chunked` says why the pickling is not left to that
+thread; ``python -m bench.telemetry_cost`` reports the hand-off's cost a
+record), and a child process runs
 :func:`~otel_genesys.telemetry.setup.setup_telemetry` and a normal
 :class:`~otel_genesys.telemetry.recorder.Recorder`, which its main thread
-drives batch by batch as they arrive from that pipe. On a machine with two
+drives chunk by chunk as they arrive from that pipe. On a machine with two
 or more cores, exporting then runs on another core.
 
 Protocol (pickled tuples over one socket pair, ``multiprocessing.connection``
-framing): parent → child ``("batch", [records])``, ``("flush", id, timeout)``,
+framing): parent → child ``("targets", [(number, fields)])`` (see
+:class:`TargetRefs`), ``("batch", [records])``, ``("flush", id, timeout)``,
 ``("close", timeout)``; child → parent ``("ready", routes)``, ``("health",
 counters)`` when they changed (checked about once a second), ``("flushed", id, ok)``,
 ``("closed", ok)``.
@@ -30,6 +33,7 @@ The child is started with ``python -m otel_genesys.telemetry.isolated``, not
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import gc
 import io
@@ -49,6 +53,7 @@ from typing import Any
 
 from otel_genesys.core.events import AuditEvent
 from otel_genesys.core.outcome import TargetInfo, _target_values
+from otel_genesys.telemetry.chunked import CHUNK_RECORDS, EncodingQueue
 from otel_genesys.telemetry.export_health import ExportHealth
 from otel_genesys.telemetry.gctune import (
     fix_mmap_threshold,
@@ -56,7 +61,6 @@ from otel_genesys.telemetry.gctune import (
     limit_malloc_arenas,
     malloc_trim,
 )
-from otel_genesys.telemetry.offload import OffloadWorker
 from otel_genesys.telemetry.recorder import QueuedSink, log_audit
 from otel_genesys.telemetry.settings import TelemetrySettings
 
@@ -78,6 +82,8 @@ every 50 ms while records flowed: at one connection it woke for each record, aga
 50 ms later, and twice a second when idle; at 1,000 connections it shipped twenty
 batches of 50 a second (docs/performance.md)."""
 _PICKLE = pickle.HIGHEST_PROTOCOL
+_PUMP_AFTER_CHUNKS = 16
+"""The export process's recorder pumps at least every this many chunks (4,096 records)."""
 COLLECT_PERIOD_S = 60.0
 """The export process sweeps its memory this often (:class:`MemorySweep`) ..."""
 COLLECT_PERIOD_FAILING_S = 10.0
@@ -119,41 +125,52 @@ def _target(ref: int, values: tuple[Any, ...] | None = None) -> TargetInfo:
     return _TARGETS[ref]
 
 
+def define_targets(definitions: Sequence[tuple[int, tuple[Any, ...]]]) -> None:
+    """Export process: learn the targets of a ``("targets", ...)`` message."""
+    for ref, values in definitions:
+        _target(ref, values)
+
+
 class TargetRefs:
-    """Targets cross the pipe by number: the first batch that carries a target
-    defines it, later ones refer to it.
+    """Targets cross the pipe by number. Each is defined once, in a ``("targets",
+    [(number, fields), ...])`` message sent ahead of any chunk that names it, so a
+    chunk dropped on the way (a full queue) never takes a definition with it.
 
     A batch names up to thousands of targets, and each used to be rebuilt in the
     export process as a new object for every outcome (a frozen dataclass and its
     hash); the export process now keeps one object per target, which also turns
     its dictionary look-ups into identity hits (``python -m bench.telemetry_cost``
     reports the hand-off's cost per outcome). Bounded by the distinct targets
-    (equal targets share a number).
+    (equal targets share a number). Not thread-safe: its owner serialises calls.
 
     >>> from otel_genesys.core.outcome import TargetKind
     >>> refs = TargetRefs()
     >>> t = TargetInfo("a", TargetKind.GENERIC, "h", 443, "wss")
-    >>> first, again = pickle.loads(refs.dumps((t, t))), pickle.loads(refs.dumps(t))
-    >>> first[0] is first[1] is again and again == t
+    >>> data = refs.dumps((t, t))
+    >>> define_targets(refs.take_definitions())
+    >>> first, again = pickle.loads(data), pickle.loads(refs.dumps(t))
+    >>> first[0] is first[1] is again and again == t and refs.take_definitions() == []
     True
     """
 
     def __init__(self) -> None:
         self._refs: dict[TargetInfo, int] = {}
         self._new: list[TargetInfo] = []
+        """Defined by the :meth:`dumps` under way."""
+        self._unsent: list[tuple[int, tuple[Any, ...]]] = []
+        """Definitions not yet taken for sending."""
         self._table = {TargetInfo: self._reduce}
 
     def _reduce(self, target: TargetInfo) -> tuple[Any, tuple[Any, ...]]:
         ref = self._refs.get(target)
-        if ref is not None:
-            return (_target, (ref,))
-        ref = self._refs[target] = len(self._refs)
-        self._new.append(target)
-        return (_target, (ref, _target_values(target)))
+        if ref is None:
+            ref = self._refs[target] = len(self._refs)
+            self._new.append(target)
+        return (_target, (ref,))
 
     def dumps(self, message: Any) -> bytes:
-        """Pickle ``message`` with its targets as references; call :meth:`forget_new`
-        if the bytes do not reach the export process."""
+        """Pickle ``message`` with its targets as numbers; a target it names first is
+        added to the definitions that :meth:`take_definitions` returns."""
         self._new.clear()
         out = io.BytesIO()
         pickler = pickle.Pickler(out, protocol=_PICKLE)
@@ -161,22 +178,55 @@ class TargetRefs:
         try:
             pickler.dump(message)
         except BaseException:
-            self.forget_new()
+            for target in self._new:  # never sent: the numbers are free again
+                del self._refs[target]
+            self._new.clear()
             raise
+        refs = self._refs
+        self._unsent.extend((refs[t], _target_values(t)) for t in self._new)
+        self._new.clear()
         return out.getvalue()
 
-    def forget_new(self) -> None:
-        """Undo the definitions of the last :meth:`dumps` (its bytes were not sent)."""
-        for target in self._new:
-            del self._refs[target]
-        self._new.clear()
+    def take_definitions(self) -> list[tuple[int, tuple[Any, ...]]]:
+        """The definitions made since the last call, to send before the chunks."""
+        taken, self._unsent = self._unsent, []
+        return taken
+
+    def restore_definitions(self, definitions: list[tuple[int, tuple[Any, ...]]]) -> None:
+        """Put back definitions that could not be sent (they go first next time)."""
+        self._unsent[:0] = definitions
+
+
+@dataclass(frozen=True, slots=True)
+class _Chunk:
+    """Records pickled for the pipe, and how many."""
+
+    records: int
+    data: bytes
+
+
+def _chunk_records(chunk: _Chunk) -> int:
+    return chunk.records
+
+
+def _picklable(record: Any) -> bool:
+    try:
+        pickle.dumps(record, protocol=_PICKLE)
+    except Exception:
+        return False
+    return True
 
 
 class ForwardingRecorder(QueuedSink):
     """The agent-side recorder: queue records, ship them to the export process.
 
     Same sink methods as :class:`~otel_genesys.telemetry.recorder.Recorder`.
+    Records are pickled :data:`~otel_genesys.telemetry.chunked.CHUNK_RECORDS` at
+    a time by the thread that records them (:class:`EncodingQueue`); a thread
+    writes the chunks to the pipe.
     """
+
+    _worker: EncodingQueue[Any, _Chunk]  # type: ignore[assignment]
 
     def __init__(
         self,
@@ -184,23 +234,32 @@ class ForwardingRecorder(QueuedSink):
         *,
         queue_size: int = 65_536,
         ship_interval_s: float = SHIP_INTERVAL_S,
+        chunk_records: int = CHUNK_RECORDS,
     ) -> None:
         self._conn = conn
         self._send_lock = threading.Lock()
         self.ship_errors = 0
-        """Batches that could not be written to the pipe (the child is gone)."""
+        """Chunks that could not be written to the pipe (the child is gone)."""
+        self.unencodable = 0
+        """Records that could not be pickled (each dropped alone, and counted)."""
         self.remote = SharedHealth()
         self._replies: dict[Any, Any] = {}
         self._reply = threading.Condition()
         self.routes: dict[str, str] = {}
         self._refs = TargetRefs()
-        self._worker: OffloadWorker[Any] = OffloadWorker(
+        self._audit: collections.deque[AuditEvent] = collections.deque()
+        """Audit events to log when the worker next runs (off the probe path)."""
+        chunk = max(1, min(chunk_records, queue_size))
+        self._worker = EncodingQueue(
+            self._encode,
+            _chunk_records,
             self._ship,
             maxlen=queue_size,
+            chunk=chunk,
             # One interval, busy or idle: a record never wakes the worker by itself.
             interval_s=ship_interval_s,
-            idle_interval_s=ship_interval_s,
-            wake_at=max(1, min(1_024, queue_size // 4)),
+            # A quarter of the queue, at most 1,024 records, wakes it sooner.
+            wake_at=max(1, min(1_024, queue_size // 4) // chunk),
             name="otel-genesys-telemetry-forward",
         )
         self._reader = threading.Thread(
@@ -210,8 +269,9 @@ class ForwardingRecorder(QueuedSink):
         self._worker.start()
 
     def event(self, event: AuditEvent) -> None:
-        """Queue one audit event and ship it now: its log line is written here, at
-        shipping, and an audit trail should not lag by a shipping interval."""
+        """Queue one audit event and ship it now: its log line is written here, by
+        the shipping thread, and an audit trail should not lag by a shipping interval."""
+        self._audit.append(event)
         self._worker.put(event)
         self._worker.wake()
 
@@ -226,29 +286,51 @@ class ForwardingRecorder(QueuedSink):
             return False
         return True
 
-    def _ship(self, batch: list[Any]) -> None:
-        if not batch:
-            return
-        for record in batch:
-            if type(record) is AuditEvent:
-                # The audit trail is written here, in the agent's process: its log
-                # files, its terminal and the live view all see it.
-                log_audit(record)
-        refs = self._refs
+    def _encode(self, records: list[Any]) -> _Chunk | None:
+        """Pickle one chunk (under the queue's lock, on whichever thread filled it)."""
         try:
-            # Batches are shipped one at a time (the worker's drain), so each batch's
-            # definitions reach the export process before any batch that names them.
-            data = refs.dumps(("batch", batch))  # takes its definitions back if it fails
-            try:
-                with self._send_lock:
-                    self._conn.send_bytes(data)
-            except BaseException:
-                refs.forget_new()  # the export process never saw them
-                raise
-        except (OSError, ValueError, pickle.PicklingError, TypeError, AttributeError):
-            _log.debug("telemetry batch not shipped", exc_info=True)
-            self.ship_errors += 1
-            self._worker.dropped += len(batch)
+            return _Chunk(len(records), self._refs.dumps(("batch", records)))
+        except (pickle.PicklingError, TypeError, AttributeError, ValueError):
+            pass
+        # One record that cannot be pickled (a bug upstream) must not cost its chunk.
+        good = [r for r in records if _picklable(r)]
+        self.unencodable += len(records) - len(good)
+        self._worker.count_lost(len(records) - len(good))
+        _log.warning("telemetry: %d record(s) could not be pickled for the export "
+                     "process and were dropped", len(records) - len(good))  # fmt: skip
+        if not good:
+            return None
+        return _Chunk(len(good), self._refs.dumps(("batch", good)))
+
+    def _ship(self, chunks: list[_Chunk]) -> None:
+        """Write the chunks to the pipe, after the targets they name (worker thread)."""
+        audit = self._audit
+        while audit:
+            # The audit trail is written here, in the agent's process: its log
+            # files, its terminal and the live view all see it.
+            log_audit(audit.popleft())
+        queue = self._worker
+        with queue.lock:
+            definitions = self._refs.take_definitions()
+        conn = self._conn
+        with self._send_lock:
+            if definitions:
+                try:
+                    conn.send_bytes(pickle.dumps(("targets", definitions), protocol=_PICKLE))
+                except (OSError, ValueError):
+                    _log.debug("telemetry target definitions not shipped", exc_info=True)
+                    with queue.lock:
+                        self._refs.restore_definitions(definitions)
+                    self.ship_errors += len(chunks)
+                    queue.count_lost(sum(c.records for c in chunks))
+                    return
+            for chunk in chunks:
+                try:
+                    conn.send_bytes(chunk.data)
+                except (OSError, ValueError):
+                    _log.debug("telemetry chunk not shipped", exc_info=True)
+                    self.ship_errors += 1
+                    queue.count_lost(chunk.records)
 
     # ------------------------------------------------------------------ child → parent
 
@@ -483,11 +565,17 @@ def _child(conn: Connection) -> int:
     reported: dict[str, int] = {}
     next_health = time.monotonic()
     sweep = MemorySweep(next_health, telemetry.health)
+    pending = 0  # chunks handed to the recorder since it last pumped
     while True:
-        # A recorder cycle is one batch, or a quiet second with no batch: spans held
-        # for late audit events end at the next batch (busy) or within a second (quiet).
+        # A recorder cycle is a few chunks, or a quiet second with none: spans held
+        # for late audit events end at the next chunk (busy) or within a second (quiet).
+        # Chunks come a few at a time: those already here are read before one pump.
+        if pending and (pending >= _PUMP_AFTER_CHUNKS or not conn.poll(0)):
+            recorder.pump()
+            pending = 0
         try:
-            message = pickle.loads(conn.recv_bytes()) if conn.poll(_QUIET_S) else None
+            ready = pending > 0 or conn.poll(_QUIET_S)  # pending: poll(0) said one waits
+            message = pickle.loads(conn.recv_bytes()) if ready else None
         except (EOFError, OSError):
             telemetry.shutdown(5.0)  # the parent is gone: flush what we have and leave
             return 0
@@ -496,14 +584,19 @@ def _child(conn: Connection) -> int:
             _log.warning("telemetry export process: unreadable message dropped", exc_info=True)
             message = None
         if message is None:
-            if recorder.holding:
+            if recorder.holding and not pending:
                 recorder.pump()
         else:
             kind = message[0]
             if kind == "batch":
                 recorder.submit_many(message[1])
-                recorder.pump()
-            elif kind == "flush":
+                pending += 1
+            elif kind == "targets":
+                define_targets(message[1])
+            elif pending:
+                recorder.pump()  # what came before a flush or a close is in it
+                pending = 0
+            if kind == "flush":
                 ok = telemetry.force_flush(float(message[2]))
                 send(("health", health()))
                 send(("flushed", message[1], ok))
@@ -585,4 +678,8 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # Run as the imported module, not as ``__main__``: unpickling resolves this
+    # module's names (its target table) by their import path, so there is one copy.
+    from otel_genesys.telemetry import isolated
+
+    sys.exit(isolated.main())

@@ -20,6 +20,7 @@ bounded queues, never probe timing.
 from __future__ import annotations
 
 import collections
+import contextlib
 import logging
 import threading
 import time
@@ -62,8 +63,16 @@ class OffloadWorker(Generic[T]):
         wake_at: int = 1_024,
         batch_max: int = 4_096,
         name: str = "otel-genesys-telemetry",
+        prepare: Callable[[], None] | None = None,
+        weight: Callable[[T], int] | None = None,
     ) -> None:
         self._handle = handle
+        self._prepare = prepare
+        """Called at the start of every drain, before the queue is read (to queue what
+        the producer holds back, e.g. records not yet encoded into a chunk)."""
+        self._weight = weight
+        """Records an item stands for, counted in :attr:`dropped` when it is evicted
+        (default 1)."""
         self._queue: collections.deque[T] = collections.deque(maxlen=maxlen)
         self._maxlen = maxlen
         self._interval_s = interval_s
@@ -93,12 +102,16 @@ class OffloadWorker(Generic[T]):
         """Queue ``item``; O(1), never blocks, never raises."""
         try:
             if self._closed:
-                self.dropped += 1
+                self.dropped += 1 if self._weight is None else self._weight(item)
                 return
             queue = self._queue
             if len(queue) >= self._maxlen:
                 # deque(maxlen) silently evicts the oldest; count it so the loss is visible.
-                self.dropped += 1
+                if self._weight is None:
+                    self.dropped += 1
+                else:
+                    with contextlib.suppress(IndexError):  # drained meanwhile: room now
+                        self.dropped += self._weight(queue.popleft())
             queue.append(item)
             if (self._idle or len(queue) >= self._wake_at) and not self._wake.is_set():
                 self._wake.set()
@@ -108,6 +121,10 @@ class OffloadWorker(Generic[T]):
     def put_many(self, items: list[T]) -> None:
         """Queue ``items`` in order, as ``put`` would one by one (a full queue drops the
         oldest, counted); one wake-up check for the lot. Never blocks, never raises."""
+        if self._weight is not None:
+            for item in items:  # evictions counted by weight, one by one
+                self.put(item)
+            return
         try:
             if self._closed:
                 self.dropped += len(items)
@@ -179,6 +196,12 @@ class OffloadWorker(Generic[T]):
         """
         handed = 0
         with self._drain_lock:
+            if self._prepare is not None:
+                try:
+                    self._prepare()
+                except Exception:
+                    self.errors += 1
+                    _log.debug("telemetry worker preparation failed", exc_info=True)
             queue = self._queue
             while True:
                 batch: list[T] = []

@@ -117,12 +117,12 @@ def test_audit_and_export_process_logs_are_written_by_the_agents_process(
     assert all(r.process == os.getpid() for r in forwarded)
 
 
-def test_targets_cross_the_pipe_once_and_a_batch_that_failed_defines_them_again(
+def test_a_record_that_cannot_be_pickled_costs_only_itself(
     otlp_receiver: OtlpReceiver,  # noqa: F811
 ) -> None:
-    """Targets travel as numbers after their first batch (TargetRefs). A batch that
-    cannot be pickled is dropped and counted, and the targets it would have defined
-    are defined by the next batch that carries them, so their spans still arrive."""
+    """Records cross the pipe in chunks; one record that cannot be pickled is dropped
+    and counted alone, and the rest of its chunk (here: the first record to name a
+    target) arrives. Targets travel as numbers, defined once (TargetRefs)."""
     from dataclasses import replace
 
     from tests.support.otlp_receiver import attributes_of
@@ -133,14 +133,14 @@ def test_targets_cross_the_pipe_once_and_a_batch_that_failed_defines_them_again(
     try:
         rec = telemetry.recorder
         assert rec.wait_ready(20.0)
-        # One batch: a first target's outcome and a record that cannot be pickled.
-        with rec._worker._drain_lock:  # the worker cannot ship the first record alone
+        # One chunk: a first target's outcome and a record that cannot be pickled.
+        with rec._worker.lock:  # the worker cannot encode the first record alone
             rec.outcome(make_outcome(sequence=1, target=other))
             rec.event(make_event(AuditKind.RECONNECT, target=other,
                                  attributes=(("cause", lambda: None),)))  # fmt: skip
         assert telemetry.force_flush(20.0)
-        assert rec.ship_errors == 1 and rec.dropped == 2
-        # Later batches name it again (a fresh, equal object too) and TARGET twice.
+        assert rec.unencodable == 1 and rec.dropped == 1 and rec.ship_errors == 0
+        # Later chunks name it again (a fresh, equal object too) and TARGET twice.
         rec.outcome(make_outcome(sequence=2, target=other))
         rec.outcome(make_outcome(sequence=3, target=replace(other)))
         rec.outcome(make_outcome(sequence=1))
@@ -148,41 +148,105 @@ def test_targets_cross_the_pipe_once_and_a_batch_that_failed_defines_them_again(
         rec.outcome(make_outcome(sequence=2))
         rec.outcome(make_outcome(sequence=4, target=other))
         assert telemetry.force_flush(20.0)
-        assert otlp_receiver.wait_for(lambda r: len(r.spans()) >= 5, 10.0)
+        assert otlp_receiver.wait_for(lambda r: len(r.spans()) >= 6, 10.0)
         seen = sorted(
             (attributes_of(s)[n.TARGET], attributes_of(s)[n.PROBE_SEQUENCE])
             for s in otlp_receiver.spans()
             if s.name == n.SPAN_PROBE
         )
-        assert seen == [("demo", 1), ("demo", 2), ("second", 2), ("second", 3), ("second", 4)]
+        assert seen == [("demo", 1), ("demo", 2),
+                        ("second", 1), ("second", 2), ("second", 3), ("second", 4)]  # fmt: skip
         assert rec.errors == 0 and telemetry.health.recorder_errors == 0
     finally:
         assert telemetry.shutdown(15.0)
+
+
+def test_chunks_are_pickled_by_the_recording_thread_and_a_dropped_one_keeps_its_targets() -> (
+    None
+):
+    """Over a real socket pair, without an export process: a full chunk is pickled by
+    the thread that fills it (the shipping thread only writes), the oldest chunk of a
+    full queue is dropped with each of its records counted, and the targets it was the
+    first to name are still defined, ahead of the chunks that name them."""
+    import pickle
+    import socket
+    import threading
+    from dataclasses import replace
+    from multiprocessing.connection import Connection
+
+    from otel_genesys.telemetry import isolated
+    from tests.support.outcomes import TARGET
+
+    ours, theirs = socket.socketpair()
+    conn, peer = Connection(ours.detach()), Connection(theirs.detach())
+    rec = isolated.ForwardingRecorder(conn, queue_size=8, chunk_records=2, ship_interval_s=60.0)
+    encoders: list[str] = []
+    encode = rec._encode
+
+    def spy(records: list[object]) -> object:
+        encoders.append(threading.current_thread().name)
+        return encode(records)
+
+    rec._worker._encode = spy  # type: ignore[method-assign]
+    first = replace(TARGET, name="first-only")
+    try:
+        with rec._worker._worker._drain_lock:  # the writer is held: chunks pile up
+            rec.outcome(make_outcome(sequence=1, target=first))
+            rec.outcome(make_outcome(sequence=2, target=first))
+            for seq in range(1, 9):  # four chunks more: the first one is evicted
+                rec.outcome(make_outcome(sequence=seq))
+            assert encoders == [threading.current_thread().name] * 5
+            assert rec.dropped == 2 and len(rec._worker) == 8
+        assert rec._worker.flush(10.0)
+        messages = []
+        while peer.poll(1.0):
+            messages.append(peer.recv_bytes())
+            if len(messages) == 5:
+                break
+    finally:
+        rec._worker.stop(1.0)
+        peer.close()
+        conn.close()
+    isolated._TARGETS.clear()
+    assert len(messages) == 5
+    kind, definitions = pickle.loads(messages[0])
+    assert kind == "targets"
+    isolated.define_targets(definitions)
+    assert {t.name for t in isolated._TARGETS.values()} == {"first-only", TARGET.name}
+    batches = [pickle.loads(m) for m in messages[1:]]
+    assert [b[0] for b in batches] == ["batch"] * 4
+    assert [o.sequence for b in batches for o in b[1]] == list(range(1, 9))
+    assert all(o.target is batches[0][1][0].target == TARGET for b in batches for o in b[1])
+    assert rec.dropped == 2 and rec.ship_errors == 0 and rec.unencodable == 0
 
 
 def test_target_refs_define_each_target_once_and_forget_an_unsent_definition() -> None:
     import pickle
     from dataclasses import replace
 
-    from otel_genesys.telemetry.isolated import _TARGETS, TargetRefs
+    from otel_genesys.telemetry.isolated import _TARGETS, TargetRefs, define_targets
     from tests.support.outcomes import TARGET
 
     refs = TargetRefs()
     _TARGETS.clear()
     first = refs.dumps([TARGET, replace(TARGET)])
-    assert first.count(b"streaming.mypurecloud.ie") == 1  # defined once, then referred to
+    assert b"streaming.mypurecloud.ie" not in first  # a number: defined out of band
+    (definition,) = refs.take_definitions()
+    assert refs.take_definitions() == []
     again = refs.dumps([TARGET])
-    assert b"streaming.mypurecloud.ie" not in again
+    assert refs.take_definitions() == []  # defined once
+    define_targets([definition])
     a, b = pickle.loads(first)
     assert a is b and a == TARGET and pickle.loads(again)[0] is a
 
     other = replace(TARGET, name="other")
     with pytest.raises((pickle.PicklingError, AttributeError, TypeError)):
         refs.dumps([other, lambda: None])
-    refs.dumps([other])  # as if this one was lost on the way
-    refs.forget_new()
-    redefined = refs.dumps([other])
-    assert b"other" in redefined and pickle.loads(redefined)[0] == other
+    assert refs.take_definitions() == []  # the failed pickle defined nothing
+    refs.dumps([other])
+    taken = refs.take_definitions()
+    refs.restore_definitions(taken)  # as if the message carrying them was not sent
+    assert refs.take_definitions() == taken and taken[0][1][0] == "other"
 
 
 def test_the_export_process_ends_a_held_span_a_cycle_later_with_no_further_message(
@@ -198,7 +262,7 @@ def test_the_export_process_ends_a_held_span_a_cycle_later_with_no_further_messa
     try:
         rec = telemetry.recorder
         assert rec.wait_ready(20.0)
-        with rec._worker._drain_lock:  # both records in one batch
+        with rec._worker.lock:  # both records in one chunk
             rec.outcome(make_outcome(sequence=7, outcome=Outcome.TIMEOUT))
             rec.event(make_event(AuditKind.LATE_PONG, sequence=7,
                                  attributes=((n.PROBE_MODE, "control"),)))  # fmt: skip
