@@ -90,7 +90,8 @@ class ClientSpec:
     cores is told apart from the agent-side cost of shipping), ``threadpickle``
     (records pickled by the shipping thread in batches of up to 1,024, instead of a
     chunk at a time by the thread that records them), ``nice=N`` (the export
-    process reniced to N once started: a trial the product does not make)."""
+    process N steps nicer than the agent instead of the product's
+    ``EXPORT_NICE``; ``nice=0``: the same priority)."""
 
     def to_json(self) -> str:
         """The spec as one JSON argument."""
@@ -607,13 +608,10 @@ async def _run_agent(spec: ClientSpec, samples: Samples, out: dict[str, Any]) ->
     elif spec.telemetry == "isolated":
         from otel_genesys.telemetry.isolated import start_isolated_telemetry
 
-        telemetry = start_isolated_telemetry(settings)
+        nice = [int(lever[5:]) for lever in spec.levers if lever.startswith("nice=")]
+        # The product's priority (EXPORT_NICE) unless a lever sets another one.
+        telemetry = start_isolated_telemetry(settings, **({"nice": nice[-1]} if nice else {}))
         out["export_pid"] = telemetry.process.pid
-        for lever in spec.levers:
-            if lever.startswith("nice="):
-                # A trial, not the product: the export process at a lower priority, so
-                # the event loop's thread wins a core when both want one.
-                os.setpriority(os.PRIO_PROCESS, telemetry.process.pid, int(lever[5:]))
     gc_tune()  # what start_telemetry does in `otel-genesys run`
     agent = make_agent(_agent_targets(spec), [], telemetry)
     totals = {"outcomes": 0}

@@ -422,6 +422,8 @@ BASELINES = {
                                                 "agent, export process"),
     "agent, export process, pickled by the shipping thread": (
         "records pickled by the shipping thread (no EncodingQueue)", "agent, export process"),
+    "agent, export process, not reniced": (
+        "export process at the agent's priority (not reniced)", "agent, export process"),
 }
 """Variants compared with the product: (label, the product's variant). Most undo an
 optimisation (compared with ``agent``, all of them on); the uvloop row tries one the
@@ -916,7 +918,8 @@ def render(results: Results, cells: list[TruthCell], rows: list[ScaleRow],
             "process, nothing sent*: every chunk pickled as usual but dropped instead of "
             "sent, so the export process idles (a diagnostic: the agent's side of shipping "
             "without the export process's share of the cores); *agent, export process, "
-            "nice 10*: the export process reniced to 10 once started (a trial) — see "
+            "not reniced*: the export process at the agent's own priority instead of "
+            "`telemetry.export_nice` = 10 steps nicer — see "
             "*Optimisations* below and docs/performance.md.",
             "",
             "### CPU",

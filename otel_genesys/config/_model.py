@@ -471,6 +471,18 @@ class TelemetryConfig:
             choices=("process", "thread"),
         ),
     )
+    export_nice: int = spec_field(
+        10,
+        Spec(
+            "export_nice",
+            "int",
+            "How much nicer (lower CPU priority) the export process runs than the agent's "
+            "own: when both want a core, the probing loop gets it. Telemetry that falls "
+            "behind is dropped and counted, never the probes. 0: the same priority.",
+            rule="in [0, 19]",
+            check=in_range(0, 19),
+        ),
+    )
 
 
 @dataclass(frozen=True, slots=True)

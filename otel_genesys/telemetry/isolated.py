@@ -18,7 +18,8 @@ or more cores, exporting then runs on another core.
 
 Protocol (pickled tuples over one socket pair, ``multiprocessing.connection``
 framing): parent → child ``("targets", [(number, fields)])`` (see
-:class:`TargetRefs`), ``("batch", [records])``, ``("flush", id, timeout)``,
+:class:`TargetRefs`), ``("batch", [records])``, ``("dropped", count)`` (records
+the parent dropped so far, when it changed), ``("flush", id, timeout)``,
 ``("close", timeout)``; child → parent ``("ready", routes)``, ``("health",
 counters)`` when they changed (checked about once a second), ``("flushed", id, ok)``,
 ``("closed", ok)``.
@@ -82,6 +83,34 @@ every 50 ms while records flowed: at one connection it woke for each record, aga
 50 ms later, and twice a second when idle; at 1,000 connections it shipped twenty
 batches of 50 a second (docs/performance.md)."""
 _PICKLE = pickle.HIGHEST_PROTOCOL
+EXPORT_NICE = 10
+"""The export process runs this many steps nicer than the agent (``telemetry.export_nice``).
+
+When the two processes, the host's other work and the network stack all want the
+cores, the kernel gives the probing loop its core first and the export process
+waits: its work is batched every few seconds anyway, while a loop that waits for
+a core sends its probes late and reads their pongs late. On a host that stays
+saturated, the export process falls behind, its queues fill and records are
+dropped (counted: ``genesys.agent.telemetry.dropped``), never probes. Measured in
+docs/performance.md (*The export process's priority*)."""
+
+
+def lower_priority(increment: int) -> bool:
+    """Make this process ``increment`` steps nicer; True if done.
+
+    Call it before any thread starts: Linux keeps a nice value per thread, and a new
+    thread inherits its creator's, so every exporter thread started later runs at it.
+    """
+    if increment <= 0:
+        return False
+    try:
+        os.nice(increment)
+    except OSError as exc:  # a platform without it, or a sandbox that forbids it
+        _log.warning("telemetry export process: could not lower its priority (%s)", exc)
+        return False
+    return True
+
+
 _PUMP_AFTER_CHUNKS = 16
 """The export process's recorder pumps at least every this many chunks (4,096 records)."""
 COLLECT_PERIOD_S = 60.0
@@ -112,6 +141,7 @@ class _Launch:
     log_level: str
     log_format: str
     secrets: tuple[str, ...]
+    nice: int = 0
 
 
 _TARGETS: dict[int, TargetInfo] = {}
@@ -247,6 +277,8 @@ class ForwardingRecorder(QueuedSink):
         self._reply = threading.Condition()
         self.routes: dict[str, str] = {}
         self._refs = TargetRefs()
+        self._dropped_reported = 0
+        """This process's dropped records as last told to the export process."""
         self._audit: collections.deque[AuditEvent] = collections.deque()
         """Audit events to log when the worker next runs (off the probe path)."""
         chunk = max(1, min(chunk_records, queue_size))
@@ -313,7 +345,13 @@ class ForwardingRecorder(QueuedSink):
         with queue.lock:
             definitions = self._refs.take_definitions()
         conn = self._conn
+        dropped = queue.dropped
         with self._send_lock:
+            if dropped != self._dropped_reported:
+                # The export process exports them (genesys.agent.telemetry.dropped).
+                with contextlib.suppress(OSError, ValueError):
+                    conn.send_bytes(pickle.dumps(("dropped", dropped), protocol=_PICKLE))
+                    self._dropped_reported = dropped
             if definitions:
                 try:
                     conn.send_bytes(pickle.dumps(("targets", definitions), protocol=_PICKLE))
@@ -459,12 +497,14 @@ def start_isolated_telemetry(
     log_level: str = "INFO",
     log_format: str = "auto",
     secrets: Sequence[str] = (),
+    nice: int = EXPORT_NICE,
 ) -> IsolatedTelemetry:
     """Start the export process and return the telemetry whose recorder feeds it.
 
     Does not wait for the child to finish importing the SDK (about a second);
     records queue meanwhile. ``secrets`` are registered for redaction in the
-    child's logs too.
+    child's logs too. The child runs ``nice`` steps nicer than this process
+    (:data:`EXPORT_NICE`; 0 keeps the same priority).
     """
     parent_sock, child_sock = socket.socketpair()
     launch = _Launch(
@@ -473,6 +513,7 @@ def start_isolated_telemetry(
         log_level=log_level,
         log_format=log_format,
         secrets=tuple(secrets),
+        nice=max(0, int(nice)),
     )
     env = dict(os.environ)
     env["OTEL_GENESYS_EXPORT_FD"] = str(child_sock.fileno())
@@ -539,6 +580,7 @@ def _child(conn: Connection) -> int:
     root.setLevel(launch.log_level.upper())
     for secret in launch.secrets:
         register_secret(secret)
+    lower_priority(launch.nice)  # before the exporters start their threads
     # No recorder thread here: this thread reads each batch and hands it to the
     # recorder itself (``pump``), one queue hop and one thread wake-up fewer per
     # batch (docs/performance.md: the export process's CPU per probe at 10,000).
@@ -593,6 +635,8 @@ def _child(conn: Connection) -> int:
                 pending += 1
             elif kind == "targets":
                 define_targets(message[1])
+            elif kind == "dropped":
+                recorder.upstream_dropped = int(message[1])
             elif pending:
                 recorder.pump()  # what came before a flush or a close is in it
                 pending = 0

@@ -712,6 +712,9 @@ class Recorder(QueuedSink):
         probe_spans: EncodedSpanBatcher | None = None,
     ) -> None:
         self.health = health if health is not None else ExportHealth()
+        self.upstream_dropped = 0
+        """In the export process: records the agent's process dropped before they
+        reached this one (its queue and the pipe), as it last reported."""
         self._inst = _Instruments(meter_provider, version)
         tracer = tracer_provider.get_tracer(n.INSTRUMENTATION_SCOPE, version)
         sampler = SpanSampler(span_ratio)
@@ -794,7 +797,9 @@ class Recorder(QueuedSink):
 
     def _observe_dropped(self, _options: CallbackOptions) -> Iterable[Observation]:
         return [
-            Observation(self._worker.dropped, {n.TELEMETRY_QUEUE: "recorder"}),
+            Observation(
+                self._worker.dropped + self.upstream_dropped, {n.TELEMETRY_QUEUE: "recorder"}
+            ),
             Observation(self.health.spans_dropped, {n.TELEMETRY_QUEUE: "spans"}),
         ]
 

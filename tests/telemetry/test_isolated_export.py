@@ -6,6 +6,7 @@ import logging
 import os
 import signal
 import time
+from pathlib import Path
 
 import pytest
 
@@ -201,19 +202,20 @@ def test_chunks_are_pickled_by_the_recording_thread_and_a_dropped_one_keeps_its_
         messages = []
         while peer.poll(1.0):
             messages.append(peer.recv_bytes())
-            if len(messages) == 5:
+            if len(messages) == 6:
                 break
     finally:
         rec._worker.stop(1.0)
         peer.close()
         conn.close()
     isolated._TARGETS.clear()
-    assert len(messages) == 5
-    kind, definitions = pickle.loads(messages[0])
+    assert len(messages) == 6
+    assert pickle.loads(messages[0]) == ("dropped", 2)  # for the export process to export
+    kind, definitions = pickle.loads(messages[1])
     assert kind == "targets"
     isolated.define_targets(definitions)
     assert {t.name for t in isolated._TARGETS.values()} == {"first-only", TARGET.name}
-    batches = [pickle.loads(m) for m in messages[1:]]
+    batches = [pickle.loads(m) for m in messages[2:]]
     assert [b[0] for b in batches] == ["batch"] * 4
     assert [o.sequence for b in batches for o in b[1]] == list(range(1, 9))
     assert all(o.target is batches[0][1][0].target == TARGET for b in batches for o in b[1])
@@ -324,5 +326,103 @@ def test_the_export_process_reports_health_only_when_it_changed(
         assert telemetry.force_flush(10.0)
         assert telemetry.health.reports > quiet_from  # the flush reply, with new counters
         assert telemetry.health.spans_exported >= 11
+    finally:
+        assert telemetry.shutdown(15.0)
+
+
+def _nice_of_every_thread(pid: int) -> set[int]:
+    """The nice value of each thread of ``pid`` (Linux keeps one per thread)."""
+    values = set()
+    for task in os.listdir(f"/proc/{pid}/task"):
+        with open(f"/proc/{pid}/task/{task}/stat", encoding="ascii") as f:
+            stat = f.read()
+        values.add(int(stat.rsplit(")", 1)[1].split()[16]))  # field 19: nice
+    return values
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="needs Linux /proc")
+def test_the_export_process_and_all_its_threads_run_nicer_than_the_agent(
+    otlp_receiver: OtlpReceiver,  # noqa: F811
+) -> None:
+    from otel_genesys.telemetry.isolated import EXPORT_NICE
+
+    own = os.getpriority(os.PRIO_PROCESS, 0)
+    for nice, expected in ((None, min(19, own + EXPORT_NICE)), (3, min(19, own + 3)), (0, own)):
+        kwargs = {} if nice is None else {"nice": nice}
+        telemetry = start_isolated_telemetry(_settings(otlp_receiver), **kwargs)
+        try:
+            assert telemetry.recorder.wait_ready(30.0)
+            telemetry.recorder.outcome(make_outcome(sequence=1))
+            assert telemetry.force_flush(10.0)  # the exporters' threads are up
+            threads = _nice_of_every_thread(telemetry.process.pid)
+            assert threads == {expected}, (nice, threads)
+            assert len(os.listdir(f"/proc/{telemetry.process.pid}/task")) > 1
+        finally:
+            assert telemetry.shutdown(15.0)
+    assert os.getpriority(os.PRIO_PROCESS, 0) == own  # the agent's own is untouched
+
+
+def test_records_the_agents_process_dropped_are_exported_by_the_export_process(
+    otlp_receiver: OtlpReceiver,  # noqa: F811
+) -> None:
+    """With the export process, a full queue on the agent's side (the export process
+    fell behind) still shows in genesys.agent.telemetry.dropped{queue=recorder}."""
+    from dataclasses import replace
+
+    settings = replace(_settings(otlp_receiver), queue_size=8)
+    telemetry = start_isolated_telemetry(settings)
+    try:
+        rec = telemetry.recorder
+        assert rec.wait_ready(30.0)
+        with rec._worker._worker._drain_lock:  # the export process cannot keep up
+            for seq in range(1, 21):
+                rec.outcome(make_outcome(sequence=seq))
+        assert telemetry.force_flush(10.0)
+        # At most 8 records wait in chunks: the last chunk (17-20, pickled at the flush)
+        # pushed out 9-16, which had pushed out 1-8. Every one counted.
+        assert rec.dropped == 16
+
+        def exported(r: OtlpReceiver) -> list[int]:
+            return [
+                p.as_int
+                for m in r.metrics()
+                if m.name == n.METRIC_TELEMETRY_DROPPED
+                for p in m.sum.data_points
+                if any(a.key == n.TELEMETRY_QUEUE and a.value.string_value == "recorder"
+                       for a in p.attributes)
+            ]
+
+        assert otlp_receiver.wait_for(lambda r: 16 in exported(r), 10.0), exported(otlp_receiver)
+        assert otlp_receiver.wait_for(lambda r: len(r.spans()) >= 4, 10.0)
+        assert sorted(s.name for s in otlp_receiver.spans()).count(n.SPAN_PROBE) == 4
+    finally:
+        assert telemetry.shutdown(15.0)
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="needs Linux /proc")
+def test_run_starts_the_export_process_at_the_configured_priority(
+    otlp_receiver: OtlpReceiver,  # noqa: F811
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`telemetry.export_nice` from the configuration reaches the export process."""
+    from otel_genesys.agent.runner import start_telemetry
+    from otel_genesys.config import load_config
+    from otel_genesys.telemetry.isolated import IsolatedTelemetry
+
+    env = {
+        "OTEL_GENESYS_TELEMETRY__ENDPOINT": otlp_receiver.endpoint("grpc"),
+        "OTEL_GENESYS_TELEMETRY__EXPORTER": "otlp_grpc",
+        "OTEL_GENESYS_TELEMETRY__EXPORT_NICE": "4",
+    }
+    monkeypatch.chdir(tmp_path)  # no settings.toml of the working directory
+    config = load_config(None, env=env)
+    assert config.telemetry.export_nice == 4
+    own = os.getpriority(os.PRIO_PROCESS, 0)
+    telemetry = start_telemetry(config, quiet=True, isolate=True)
+    try:
+        assert isinstance(telemetry, IsolatedTelemetry)
+        assert telemetry.recorder.wait_ready(30.0)
+        assert _nice_of_every_thread(telemetry.process.pid) == {min(19, own + 4)}
     finally:
         assert telemetry.shutdown(15.0)
