@@ -74,7 +74,7 @@ class Plan:
 
     @classmethod
     def full(cls) -> Plan:
-        """The reference run: about 20-25 minutes on 2 cores."""
+        """The reference run: about 30 minutes on 2 cores."""
         return cls(
             name="full",
             reps=3,
