@@ -142,6 +142,10 @@ class OffloadWorker(Generic[T]):
     def __len__(self) -> int:
         return len(self._queue)
 
+    def snapshot(self) -> list[T]:
+        """The items queued now, oldest first (a copy, taken in one step)."""
+        return list(self._queue)
+
     def wake(self) -> None:
         """Have the worker drain now rather than at its next interval (for a record that
         should not wait, such as an audit event). Never blocks."""
