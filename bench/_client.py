@@ -517,6 +517,14 @@ def _apply_levers(levers: tuple[str, ...], agent: Any) -> None:
         if lever == "nospread":
             for m in agent.monitors:  # every target's first probe at connect: in step
                 m.phase_ns = 0
+                m.anchor_ns = None
+        elif lever.startswith("grid="):  # the stagger grid's step, in seconds (0: none)
+            from otel_genesys.core.scheduler import stagger_offset_ns
+
+            grid_ns = int(float(lever.split("=", 1)[1]) * 1e9)
+            n = len(agent.monitors)
+            for i, m in enumerate(agent.monitors):
+                m.phase_ns = stagger_offset_ns(i, n, m.monitor.interval_ns, grid_ns)
         elif lever.startswith("switch="):
             sys.setswitchinterval(float(lever.split("=", 1)[1]))
         elif lever not in _PROCESS_LEVERS and not (

@@ -116,6 +116,9 @@ class Plan:
                 # The pong tap undone: every pong read by the reader task, as before.
                 Variant("agent, export process, pongs via reader", "agent",
                         telemetry="isolated", levers=("reader",), counts=(1000, 10000)),
+                # The stagger grid undone: every target its own offset, one wake-up each.
+                Variant("agent, export process, own offsets", "agent", telemetry="isolated",
+                        levers=("grid=0",), counts=(1000, 5000, 10000)),
                 # The export process's lower priority undone: the agent's own.
                 Variant("agent, export process, not reniced", "agent", telemetry="isolated",
                         levers=("nice=0",), counts=(5000, 10000)),

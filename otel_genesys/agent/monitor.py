@@ -52,7 +52,7 @@ from otel_genesys.core.events import (
 )
 from otel_genesys.core.outcome import ProbeMode, ProbeOutcome, TargetInfo, TargetKind
 from otel_genesys.core.probe import PongKind, ProbeSession, ProbeSettings, SessionSnapshot
-from otel_genesys.core.scheduler import DriftScheduler, DriftSettings
+from otel_genesys.core.scheduler import DriftScheduler, DriftSettings, first_slot_ns
 from otel_genesys.core.sink import TelemetrySink
 from otel_genesys.core.stall import StallLog
 from otel_genesys.errors import ConnectionLostError, HandshakeError
@@ -170,8 +170,8 @@ class ConnectionMonitor:
         "_alarm", "_backoff", "_channels", "_clock", "_control", "_fifo", "_finished", "_link",
         "_next_rollover_try_ns", "_refreshed", "_rollover_cause", "_rollover_task",
         "_scheduler", "_session", "_sink", "_stalls", "_standby", "_stopped", "_tasks",
-        "_token_generation", "_tokens", "_watch", "info", "monitor", "phase_ns", "sessions",
-        "status", "target",
+        "_token_generation", "_tokens", "_watch", "anchor_ns", "info", "monitor", "phase_ns",
+        "sessions", "status", "target",
     )  # fmt: skip
 
     def __init__(
@@ -227,9 +227,14 @@ class ConnectionMonitor:
         self._link: Link | None = None
         self._standby: Link | None = None
         self.phase_ns = 0
-        """Delay of the first probe after each connect. The agent staggers its targets
+        """Where within each interval this target probes. The agent staggers its targets
         across one interval so thousands of sockets do not ping in the same instant
-        (a burst delays every pong behind it and the agent reports its own queue)."""
+        (a burst delays every pong behind it and the agent reports its own queue), in
+        slots on the ``stagger_grid`` (`stagger_offset_ns`)."""
+        self.anchor_ns: int | None = None
+        """Clock time the slots count from (the agent's start), so targets that share an
+        offset share every slot, reconnects included; ``None``: the first probe goes out
+        ``phase_ns`` after each connect."""
         self._rollover_task: asyncio.Task[None] | None = None
         self._rollover_cause: str | None = None
         self._next_rollover_try_ns = 0
@@ -637,9 +642,16 @@ class ConnectionMonitor:
         clock = self._clock
         monitor = self.monitor
         drift = monitor.drift
+        now = clock()
+        anchor = self.anchor_ns
+        start = (
+            now + self.phase_ns
+            if anchor is None
+            else first_slot_ns(now, anchor, self.phase_ns, monitor.interval_ns)
+        )
         scheduler = DriftScheduler(
             monitor.interval_ns,
-            clock() + self.phase_ns,
+            start,
             DriftSettings(drift.enabled, drift.max_drift_ns, drift.adjust_factor),
         )
         self._scheduler = scheduler

@@ -25,6 +25,7 @@ from otel_genesys.agent.stall import StallWatch
 from otel_genesys.config import MonitorConfig, NotificationTarget
 from otel_genesys.core.events import AuditEvent, ConnectionState, LifecycleRecord
 from otel_genesys.core.outcome import ProbeOutcome, TargetInfo
+from otel_genesys.core.scheduler import stagger_offset_ns
 from otel_genesys.core.sink import FanoutSink, NullSink, TelemetrySink
 from otel_genesys.genesys.oauth import TokenCache
 from otel_genesys.genesys.regions import endpoints_for
@@ -127,8 +128,13 @@ class Agent:
                 stalls=self.stall.log,
                 watch=self.stall,
             )
-            # Evenly staggered first probes: target i of N starts i/N of an interval late.
-            monitor.phase_ns = len(self.monitors) * m_interval // len(self.targets)
+            # Evenly staggered probes: target i of N probes i/N of an interval after the
+            # agent's start, rounded down to the stagger grid (targets on one step share
+            # a slot, and the loop one wake-up for their pings).
+            monitor.phase_ns = stagger_offset_ns(
+                len(self.monitors), len(self.targets), m_interval, target.monitor.stagger_grid_ns
+            )
+            monitor.anchor_ns = self.started_ns
             self.monitors.append(monitor)
             self._tasks.append(
                 asyncio.create_task(monitor.run(), name=f"otel-genesys-monitor-{target.name}")

@@ -278,6 +278,7 @@ def _check_monitor(built: _Built, loc: _Loc, out: _Problems) -> None:
     m: MonitorConfig = built.value
     pairs = (
         ("probe_frequency_limit", m.probe_frequency_limit_ns, "interval", m.interval_ns),
+        ("stagger_grid", m.stagger_grid_ns, "interval", m.interval_ns),
         ("timeout_min", m.timeout_min_ns, "timeout_max", m.timeout_max_ns),
         ("reconnect_base", m.reconnect_base_ns, "reconnect_cap", m.reconnect_cap_ns),
     )

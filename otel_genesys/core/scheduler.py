@@ -180,3 +180,39 @@ class DriftScheduler:
         next_slot = self.start_ns + self._index * interval
         self._wake_ns = max(next_slot - self._correction_ns, self._last_fire_ns)
         return Tick(index, slot, now_ns, lateness, skipped, requested_pull)
+
+
+def stagger_offset_ns(index: int, count: int, interval_ns: int, grid_ns: int) -> int:
+    """Where target ``index`` of ``count`` probes within one interval.
+
+    The offsets spread the targets evenly over the interval, then round down to a
+    multiple of ``grid_ns``, so the targets whose offsets fall on the same step share
+    one slot and their pings leave in one wake-up of the event loop. ``grid_ns = 0``
+    keeps every offset as it is. A grid at or above the spacing of the targets
+    (``interval / count``) groups them: about ``count * grid / interval`` a slot.
+
+    >>> [stagger_offset_ns(i, 8, 1_000, 0) for i in range(8)]
+    [0, 125, 250, 375, 500, 625, 750, 875]
+    >>> [stagger_offset_ns(i, 8, 1_000, 250) for i in range(8)]
+    [0, 0, 250, 250, 500, 500, 750, 750]
+    """
+    offset = index * interval_ns // count
+    return offset - offset % grid_ns if grid_ns > 0 else offset
+
+
+def first_slot_ns(now_ns: int, anchor_ns: int, offset_ns: int, interval_ns: int) -> int:
+    """The first slot at or after ``now_ns`` on the grid ``anchor + offset + k * interval``.
+
+    Targets that share an offset share every slot, whenever each (re)connected.
+
+    >>> first_slot_ns(now_ns=50, anchor_ns=0, offset_ns=30, interval_ns=100)
+    130
+    >>> first_slot_ns(now_ns=10, anchor_ns=0, offset_ns=30, interval_ns=100)
+    30
+    >>> first_slot_ns(now_ns=130, anchor_ns=0, offset_ns=30, interval_ns=100)
+    130
+    """
+    base = anchor_ns + offset_ns
+    if now_ns <= base:
+        return base
+    return base + -(-(now_ns - base) // interval_ns) * interval_ns

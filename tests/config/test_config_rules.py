@@ -62,6 +62,12 @@ CASES = [
         "defaults.reconnect_base",
         "reconnect_cap (1m) must not be shorter than reconnect_base (2m)",
     ),
+    (
+        '[defaults]\nstagger_grid = "3s"',
+        "defaults.stagger_grid",
+        "interval (2s) must not be shorter than stagger_grid (3s)",
+    ),
+    ('[defaults]\nstagger_grid = "-1ms"', "defaults.stagger_grid", "not be negative"),
     ('[defaults]\ndegraded_policy = "drop"', "defaults.degraded_policy", "count, flag, exclude"),
     ("[defaults]\nverify_tls = 2", "defaults.verify_tls", "expected true or false"),
     ('[defaults]\nmax_latency_ms = "fast"', "defaults.max_latency_ms", "milliseconds"),
@@ -210,6 +216,15 @@ def test_first_message_limit_follows_max_message_bytes(write: WriteFile) -> None
 def test_interval_may_go_below_one_second_with_a_lower_frequency_limit(write: WriteFile) -> None:
     text = '[defaults]\ninterval = "100ms"\nprobe_frequency_limit = "100ms"'
     assert load_config(write(text), env={}).defaults.interval_ns == 100_000_000
+
+
+def test_stagger_grid_default_zero_and_environment(write: WriteFile) -> None:
+    path = write('[targets.a]\nurl = "wss://h"\n')
+    assert load_config(path, env={}).defaults.stagger_grid_ns == 2_000_000
+    zero = write('[defaults]\nstagger_grid = "0s"\n[targets.a]\nurl = "wss://h"\n', "zero.toml")
+    assert load_config(zero, env={}).targets[0].monitor.stagger_grid_ns == 0
+    env = {"OTEL_GENESYS_DEFAULTS__STAGGER_GRID": "5ms"}
+    assert load_config(path, env=env).targets[0].monitor.stagger_grid_ns == 5_000_000
 
 
 def test_target_inherits_defaults_and_overrides(write: WriteFile) -> None:

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from otel_genesys.core.scheduler import DriftScheduler, DriftSettings
+from otel_genesys.core.scheduler import (
+    DriftScheduler,
+    DriftSettings,
+    first_slot_ns,
+    stagger_offset_ns,
+)
 
 MS = 1_000_000
 OFF = DriftSettings(enabled=False)
@@ -182,3 +189,27 @@ def test_never_in_the_past_never_bursting(
         assert 0 <= t.correction_ns <= interval // 2
         prev_index = t.index
         last_fire = now
+
+
+@pytest.mark.parametrize(
+    ("count", "grid_ns", "largest"),
+    [(1_000, 2_000_000, 2), (5_000, 2_000_000, 10), (10_000, 2_000_000, 20), (7, 0, 1)],
+)
+def test_stagger_offsets_share_a_step_in_groups_of_count_times_grid_over_interval(
+    count: int, grid_ns: int, largest: int
+) -> None:
+    interval = 1_000_000_000
+    offsets = [stagger_offset_ns(i, count, interval, grid_ns) for i in range(count)]
+    assert offsets == sorted(offsets) and offsets[0] >= 0 and offsets[-1] < interval
+    if grid_ns:
+        assert all(o % grid_ns == 0 for o in offsets)
+    sizes = Counter(offsets).values()
+    assert max(sizes) == largest and min(sizes) >= largest - 1
+
+
+def test_first_slot_is_on_the_grid_and_never_in_the_past() -> None:
+    interval, anchor, offset = 1_000, 5, 300
+    for now in range(0, 5_000, 7):
+        slot = first_slot_ns(now, anchor, offset, interval)
+        assert slot >= now and (slot - anchor - offset) % interval == 0
+        assert slot - now < interval
