@@ -119,6 +119,11 @@ class Plan:
                 # The stagger grid undone: every target its own offset, one wake-up each.
                 Variant("agent, export process, own offsets", "agent", telemetry="isolated",
                         levers=("grid=0",), counts=(1000, 5000, 10000)),
+                # Coarser grids: more targets a slot (RTT p50 against CPU per cycle).
+                Variant("agent, export process, grid 2 ms", "agent", telemetry="isolated",
+                        levers=("grid=0.002",), counts=(10000,)),
+                Variant("agent, export process, grid 4 ms", "agent", telemetry="isolated",
+                        levers=("grid=0.004",), counts=(10000,)),
                 # The export process's lower priority undone: the agent's own.
                 Variant("agent, export process, not reniced", "agent", telemetry="isolated",
                         levers=("nice=0",), counts=(5000, 10000)),

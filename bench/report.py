@@ -426,6 +426,8 @@ BASELINES = {
         "export process at the agent's priority (not reniced)", "agent, export process"),
     "agent, export process, own offsets": (
         "every target its own offset (stagger grid 0)", "agent, export process"),
+    "agent, export process, grid 2 ms": ("stagger grid 2 ms", "agent, export process"),
+    "agent, export process, grid 4 ms": ("stagger grid 4 ms", "agent, export process"),
 }
 """Variants compared with the product: (label, the product's variant). Most undo an
 optimisation (compared with ``agent``, all of them on); the uvloop row tries one the
@@ -459,7 +461,7 @@ def _optimisations(rows: list[ScaleRow], runs: RunsByRep) -> list[str]:
         "Each row undoes one optimisation of the product with a bench switch (or, for "
         "uvloop, tries one the product does not use). The supervisor staggers the targets' "
         "probes over one interval (target i of N probes i/N of an interval after the "
-        "agent's start, rounded down to the 2 ms stagger grid), and `gc_tune` sets a "
+        "agent's start, rounded down to the 1 ms stagger grid), and `gc_tune` sets a "
         "0.5 ms GIL switch interval: *baseline* = the agent with one or both undone "
         "(*both undone*: every target probes at connect, 5 ms switch interval, i.e. the "
         "agent as it was), against *agent* (telemetry thread). "
@@ -925,7 +927,8 @@ def render(results: Results, cells: list[TruthCell], rows: list[ScaleRow],
             "not reniced*: the export process at the agent's own priority instead of "
             "`telemetry.export_nice` = 10 steps nicer; *agent, export process, own "
             "offsets*: every target pings at its own offset in the interval instead of "
-            "sharing a slot with the targets on the same step of the 2 ms stagger grid — see "
+            "sharing a slot with the targets on the same step of the 1 ms stagger grid; *grid "
+            "2 ms*, *grid 4 ms*: a coarser grid, more targets a slot — see "
             "*Optimisations* below and docs/performance.md.",
             "",
             "### CPU",

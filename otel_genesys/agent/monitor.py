@@ -232,9 +232,11 @@ class ConnectionMonitor:
         (a burst delays every pong behind it and the agent reports its own queue), in
         slots on the ``stagger_grid`` (`stagger_offset_ns`)."""
         self.anchor_ns: int | None = None
-        """Clock time the slots count from (the agent's start), so targets that share an
-        offset share every slot, reconnects included; ``None``: the first probe goes out
-        ``phase_ns`` after each connect."""
+        """Clock time the slots count from (the agent's start). The first probe of each
+        link goes out ``phase_ns`` after the connect; from the second on, the target
+        probes on its slot of the agent's grid (``anchor + phase + k * interval``), so
+        targets that share an offset share every slot, reconnects included. ``None``:
+        the grid counts from the first probe of each link."""
         self._rollover_task: asyncio.Task[None] | None = None
         self._rollover_cause: str | None = None
         self._next_rollover_try_ns = 0
@@ -642,18 +644,13 @@ class ConnectionMonitor:
         clock = self._clock
         monitor = self.monitor
         drift = monitor.drift
-        now = clock()
-        anchor = self.anchor_ns
-        start = (
-            now + self.phase_ns
-            if anchor is None
-            else first_slot_ns(now, anchor, self.phase_ns, monitor.interval_ns)
-        )
         scheduler = DriftScheduler(
             monitor.interval_ns,
-            start,
+            clock() + self.phase_ns,
             DriftSettings(drift.enabled, drift.max_drift_ns, drift.adjust_factor),
         )
+        # After the link's first probe, the target joins its slot on the agent's grid.
+        anchor = self.anchor_ns
         self._scheduler = scheduler
         sessions = tuple(self.sessions.values())
         alarm = self._alarm
@@ -683,6 +680,16 @@ class ConnectionMonitor:
             if now < scheduler.next_fire_ns():
                 continue
             tick = scheduler.fire(now)
+            if anchor is not None:
+                scheduler.move_to(
+                    first_slot_ns(
+                        now + monitor.probe_frequency_limit_ns,
+                        anchor,
+                        self.phase_ns,
+                        monitor.interval_ns,
+                    )
+                )
+                anchor = None
             if tick.skipped:
                 self._event(
                     AuditKind.DRIFT_CORRECTION,

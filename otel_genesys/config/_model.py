@@ -88,7 +88,7 @@ class MonitorConfig:
         ),
     )
     stagger_grid_ns: int = spec_field(
-        2_000_000,
+        1_000_000,
         Spec(
             "stagger_grid",
             "duration",

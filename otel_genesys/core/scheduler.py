@@ -152,6 +152,21 @@ class DriftScheduler:
         """When the caller should wake next; never before the previous fire."""
         return self._wake_ns
 
+    def move_to(self, slot_ns: int) -> None:
+        """Put the grid's next slot at ``slot_ns``; the interval and drift estimate stay.
+
+        The agent moves a target onto its stagger slot after the first probe of a link.
+
+        >>> s = DriftScheduler(1_000, 0, DriftSettings(enabled=False))
+        >>> _ = s.fire(0)
+        >>> s.move_to(1_250)
+        >>> (s.next_fire_ns(), s.fire(1_250).slot_ns, s.next_fire_ns())
+        (1250, 1250, 2250)
+        """
+        self.start_ns = slot_ns
+        self._index = 0
+        self._wake_ns = max(slot_ns - self._correction_ns, self._last_fire_ns)
+
     def fire(self, now_ns: int) -> Tick:
         """Record a fire at ``now_ns``, skip missed slots, plan the next wake-up."""
         interval = self.interval_ns

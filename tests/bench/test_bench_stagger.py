@@ -1,4 +1,4 @@
-"""The agent staggers its targets' probes over one interval (a bench finding).
+"""The agent staggers its targets' first probes over one interval (a bench finding).
 
 Without it every socket of a large agent pings in the same instant: the pongs
 queue behind each other on the agent's own event loop and the agent reports
@@ -28,7 +28,6 @@ async def test_bench_first_probes_are_staggered_across_the_interval() -> None:
     await site.start()
     assert site._server is not None
     port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    # The default stagger grid (2 ms) is far finer than these targets' spacing (100 ms).
     monitor = MonitorConfig(interval_ns=INTERVAL_NS, probe_frequency_limit_ns=INTERVAL_NS)
     targets = [
         GenericTarget(name=f"s{i}", url=f"ws://127.0.0.1:{port}/ws", first_message=None,
@@ -37,9 +36,13 @@ async def test_bench_first_probes_are_staggered_across_the_interval() -> None:
     ]
     agent = Agent(targets)
     first: dict[str, ProbeOutcome] = {}
+    opened: dict[str, int | None] = {}
 
     def collect(o: ProbeOutcome) -> None:
-        first.setdefault(o.target.name, o)
+        if o.target.name not in first:
+            first[o.target.name] = o
+            m = next(m for m in agent.monitors if m.target.name == o.target.name)
+            opened[o.target.name] = m.status.connected_since_ns
 
     agent.on_outcome(collect)
     try:
@@ -52,9 +55,9 @@ async def test_bench_first_probes_are_staggered_across_the_interval() -> None:
         await runner.cleanup()
     assert len(first) == TARGETS, first
     assert all(o.outcome is Outcome.OK for o in first.values())
-    offsets = [(first[f"s{i}"].sent_ns - agent.started_ns) % INTERVAL_NS for i in range(TARGETS)]
+    offsets = [first[f"s{i}"].sent_ns - (opened[f"s{i}"] or 0) for i in range(TARGETS)]
     for i, offset in enumerate(offsets):
-        # Target i of N probes i/N of an interval after the agent's start (in some
-        # interval): never before, and not a whole spacing late on an idle loop.
-        slot = i * INTERVAL_NS // TARGETS
-        assert slot <= offset < slot + INTERVAL_NS // TARGETS // 2, offsets
+        # Target i of N waits i/N of an interval after its connect: never less.
+        assert offset >= i * INTERVAL_NS // TARGETS, offsets
+    # ...and the first target does not wait at all (a one-target agent probes at once).
+    assert offsets[0] < INTERVAL_NS // 2, offsets

@@ -220,7 +220,7 @@ def test_interval_may_go_below_one_second_with_a_lower_frequency_limit(write: Wr
 
 def test_stagger_grid_default_zero_and_environment(write: WriteFile) -> None:
     path = write('[targets.a]\nurl = "wss://h"\n')
-    assert load_config(path, env={}).defaults.stagger_grid_ns == 2_000_000
+    assert load_config(path, env={}).defaults.stagger_grid_ns == 1_000_000
     zero = write('[defaults]\nstagger_grid = "0s"\n[targets.a]\nurl = "wss://h"\n', "zero.toml")
     assert load_config(zero, env={}).targets[0].monitor.stagger_grid_ns == 0
     env = {"OTEL_GENESYS_DEFAULTS__STAGGER_GRID": "5ms"}
