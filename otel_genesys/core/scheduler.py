@@ -1,8 +1,11 @@
 """A fixed-rate probe cadence on monotonic deadlines, with drift compensation.
 
 Slots sit on a fixed grid: slot ``k`` is ``start_ns + k * interval_ns``
-(the first probe goes out at ``start_ns``). The grid never moves, so a late
-probe does not push every later one back (no cumulative drift).
+(the first probe goes out at ``start_ns``). The grid never moves by itself,
+so a late probe does not push every later one back (no cumulative drift);
+only `DriftScheduler.move_to` sets it elsewhere, which the agent does once
+per link, after its first probe, to put the target on its stagger slot
+(`stagger_offset_ns`, `first_slot_ns`).
 
 **Lateness.** `DriftScheduler.fire` records ``lateness = now - slot`` for the
 oldest slot that was due. A negative value means the probe went out early,
