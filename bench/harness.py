@@ -81,7 +81,7 @@ class Plan:
             reps=3,
             truth_delays_ms=(0.0, 1.0, 5.0, 50.0, 200.0),
             truth_modes=("notification", "control"),
-            truth_kinds=("bare", "agent", "websockets"),
+            truth_kinds=("bare", "agent", "agent, export process", "websockets"),
             # Pings 250 ms apart: a 200 ms pong never overlaps the next ping. (Notification
             # pings carry no id; with overlapping pings and a timeout, FIFO matching may pair
             # a late pong with the next ping: see docs/performance.md.)
@@ -170,7 +170,7 @@ class Plan:
             reps=1,
             truth_delays_ms=(0.0, 5.0),
             truth_modes=("control",),
-            truth_kinds=("bare", "agent"),
+            truth_kinds=("bare", "agent", "agent, export process"),
             truth_interval_s=0.1,
             truth_phase_s=0.6,
             scale_counts=(3,),
@@ -311,6 +311,11 @@ def _log(message: str, started: float) -> None:
 # ------------------------------------------------------------------ suites
 
 
+TRUTH_KINDS = {"agent, export process": ("agent", "isolated")}
+"""Truth clients that are the agent in another telemetry placement: (client kind,
+telemetry). Every other truth kind is its own client kind, telemetry on a thread."""
+
+
 def run_truth(plan: Plan, sink: DiscardSink, log: Callable[[str], None]) -> list[dict[str, Any]]:
     """One socket to the emulator; every client walks the same pong delays."""
     out: list[dict[str, Any]] = []
@@ -321,8 +326,10 @@ def run_truth(plan: Plan, sink: DiscardSink, log: Callable[[str], None]) -> list
                 for kind in plan.truth_kinds:
                     if kind == "websockets" and mode != "control":
                         continue  # its keepalive is control frames only
+                    client_kind, telemetry = TRUTH_KINDS.get(kind, (kind, "otlp"))
                     spec = ClientSpec(
-                        kind=kind, connections=1, url=server.url, interval_s=plan.truth_interval_s,
+                        kind=client_kind, telemetry=telemetry, connections=1, url=server.url,
+                        interval_s=plan.truth_interval_s,
                         warmup_s=min(plan.warmup_s, 1.0), mode=mode,
                         delays_ms=plan.truth_delays_ms, phase_s=plan.truth_phase_s,
                         otlp_endpoint=sink.endpoint,
@@ -332,7 +339,7 @@ def run_truth(plan: Plan, sink: DiscardSink, log: Callable[[str], None]) -> list
                     budget = 60 + (len(plan.truth_delays_ms) + 1) * (
                         plan.truth_phase_s + 2 * plan.truth_interval_s + 2)
                     result = run_client(spec, timeout_s=budget)
-                    out.append({"rep": rep, "mode": mode, "kind": kind, **result})
+                    out.append({**result, "rep": rep, "mode": mode, "kind": kind})
         finally:
             server.stop()
     return out

@@ -498,35 +498,49 @@ def _row(rows: list[ScaleRow], variant: str, n: int) -> ScaleRow | None:
     return next((r for r in rows if r.variant == variant and r.n == n), None)
 
 
+def _truth_target(cells: list[TruthCell], kind: str, label: str
+                  ) -> tuple[str, str, str, str] | None:
+    """The overshoot-corrected truth verdict of one truth client (one placement)."""
+    mine = [c for c in cells if c.kind == kind]
+    corrected = [c for c in mine if c.corr is not None and c.corr.samples]
+    if not corrected:
+        return None
+    w50 = max(corrected, key=lambda c: c.corr.abs_p50_ms if c.corr else 0.0)
+    w99 = max(corrected, key=lambda c: c.corr.abs_p99_ms if c.corr else 0.0)
+    ok_corr = all(c.corr is not None and c.corr.abs_p50_ms <= TRUTH_P50_MS
+                  and c.corr.abs_p99_ms <= TRUTH_P99_MS for c in corrected)
+    missing = [c for c in mine if c.corr is None or not c.corr.samples]
+    unmatched = sum(c.corr.unmatched for c in mine if c.corr is not None)
+    assert w50.corr is not None and w99.corr is not None
+    return (
+        "1. Truth, 1 connection: agent RTT - (D + overshoot + floor), abs error "
+        "p50 ≤ 0.1 ms, p99 ≤ 0.5 ms" + label,
+        f"worst p50 {w50.corr.abs_p50_ms:.3f} ms ({w50.mode}, D={w50.delay_ms:g} ms); "
+        f"worst p99 {w99.corr.abs_p99_ms:.3f} ms ({w99.mode}, D={w99.delay_ms:g} ms); "
+        f"pooled over repetitions, {sum(c.corr.samples for c in corrected if c.corr)} "
+        f"samples, {unmatched} unpaired",
+        _verdict(None if missing else ok_corr),
+        "overshoot = how late the emulator's asyncio timer actually sent that pong "
+        "(recorded per pong by the emulator, paired with the agent's sample in order); "
+        "it is part of the delay applied, not the agent's error. Floor = the lowest "
+        "D=0 median of RTT - overshoot among the clients (0 at D=0: no timer), the "
+        "best estimate of the loopback floor: each client reads it plus its own overhead"
+        + (f"; {len(missing)} cell(s) without pairing" if missing else ""),
+    )
+
+
 def targets(results: Results, cells: list[TruthCell], rows: list[ScaleRow]
             ) -> list[tuple[str, str, str, str]]:
     """(target, measured, verdict, note) rows for the summary table."""
     out: list[tuple[str, str, str, str]] = []
     agent_cells = [c for c in cells if c.kind == "agent"]
     corrected = [c for c in agent_cells if c.corr is not None and c.corr.samples]
+    # Both telemetry placements, as for scale: the thread ("agent") and the export process.
+    for kind, label in (("agent", ""), (ISOLATED, " [export process]")):
+        verdict_row = _truth_target(cells, kind, label)
+        if verdict_row is not None:
+            out.append(verdict_row)
     if corrected:
-        w50 = max(corrected, key=lambda c: c.corr.abs_p50_ms if c.corr else 0.0)
-        w99 = max(corrected, key=lambda c: c.corr.abs_p99_ms if c.corr else 0.0)
-        ok_corr = all(c.corr is not None and c.corr.abs_p50_ms <= TRUTH_P50_MS
-                      and c.corr.abs_p99_ms <= TRUTH_P99_MS for c in corrected)
-        missing = [c for c in agent_cells if c.corr is None or not c.corr.samples]
-        unmatched = sum(c.corr.unmatched for c in agent_cells if c.corr is not None)
-        assert w50.corr is not None and w99.corr is not None
-        out.append((
-            "1. Truth, 1 connection: agent RTT - (D + overshoot + floor), abs error "
-            "p50 ≤ 0.1 ms, p99 ≤ 0.5 ms",
-            f"worst p50 {w50.corr.abs_p50_ms:.3f} ms ({w50.mode}, D={w50.delay_ms:g} ms); "
-            f"worst p99 {w99.corr.abs_p99_ms:.3f} ms ({w99.mode}, D={w99.delay_ms:g} ms); "
-            f"pooled over repetitions, {sum(c.corr.samples for c in corrected if c.corr)} "
-            f"samples, {unmatched} unpaired",
-            _verdict(None if missing else ok_corr),
-            "overshoot = how late the emulator's asyncio timer actually sent that pong "
-            "(recorded per pong by the emulator, paired with the agent's sample in order); "
-            "it is part of the delay applied, not the agent's error. Floor = the lowest "
-            "D=0 median of RTT - overshoot among the clients (0 at D=0: no timer), the "
-            "best estimate of the loopback floor: each client reads it plus its own overhead"
-            + (f"; {len(missing)} cell(s) without pairing" if missing else ""),
-        ))
         bare_floor = [c for c in corrected if c.corr_bare is not None and c.corr_bare.samples]
         if bare_floor:
             b50 = max(bare_floor, key=lambda c: c.corr_bare.abs_p50_ms if c.corr_bare else 0.0)
@@ -716,7 +730,8 @@ def _plots(cells: list[TruthCell], rows: list[ScaleRow], out_dir: Path) -> list[
             mine = [c for c in cells if c.mode == mode]
             corrected = all(c.corr is not None and c.corr.errors_ms for c in mine)
             delays = sorted({c.delay_ms for c in mine})
-            kinds = [k for k in ("bare", "agent", "websockets") if any(c.kind == k for c in mine)]
+            kinds = [k for k in ("bare", "agent", ISOLATED, "websockets")
+                     if any(c.kind == k for c in mine)]
             width = 0.8 / max(1, len(kinds))
             for i, kind in enumerate(kinds):
                 data, pos = [], []

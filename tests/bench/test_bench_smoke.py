@@ -138,6 +138,14 @@ def test_bench_harness_smoke_run_writes_report_and_plots(tmp_path: Path) -> None
     assert delayed["rtt_ns"], "no samples in the 5 ms phase"
     # The injected delay really reached the agent's numbers.
     assert min(delayed["rtt_ns"]) >= 5_000_000
+    # The truth suite also measures the shipped placement: the agent with its export
+    # process, with a verdict of its own.
+    shipped = next(r for r in raw["truth"] if r["kind"] == "agent, export process")
+    assert "error" not in shipped, shipped.get("error")
+    assert shipped["export_pid"]
+    delayed = next(p for p in shipped["phases"] if p["delay_ms"] == 5.0)
+    assert delayed["rtt_ns"] and min(delayed["rtt_ns"]) >= 5_000_000
+    assert "p99 ≤ 0.5 ms [export process] |" in report
     # Every cycle of the phase met the emulator's record of its own pong.
     assert delayed["pairing"] == "ok", delayed
     assert delayed["paired_rtt_ns"] and len(delayed["overshoot_ns"]) == len(
