@@ -116,10 +116,10 @@ class Plan:
                 # The pong tap undone: every pong read by the reader task, as before.
                 Variant("agent, export process, pongs via reader", "agent",
                         telemetry="isolated", levers=("reader",), counts=(1000, 10000)),
-                # The stagger grid undone: every target its own offset, one wake-up each.
-                Variant("agent, export process, own offsets", "agent", telemetry="isolated",
-                        levers=("grid=0",), counts=(1000, 5000, 10000)),
-                # Coarser grids: more targets a slot (RTT p50 against CPU per cycle).
+                # The stagger grid (a setting, off by default): targets on one 1 ms step
+                # share a slot and one wake-up; coarser grids put more targets in a slot.
+                Variant("agent, export process, grid 1 ms", "agent", telemetry="isolated",
+                        levers=("grid=0.001",), counts=(1000, 5000, 10000)),
                 Variant("agent, export process, grid 2 ms", "agent", telemetry="isolated",
                         levers=("grid=0.002",), counts=(10000,)),
                 Variant("agent, export process, grid 4 ms", "agent", telemetry="isolated",

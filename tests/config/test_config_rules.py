@@ -218,11 +218,11 @@ def test_interval_may_go_below_one_second_with_a_lower_frequency_limit(write: Wr
     assert load_config(write(text), env={}).defaults.interval_ns == 100_000_000
 
 
-def test_stagger_grid_default_zero_and_environment(write: WriteFile) -> None:
+def test_stagger_grid_default_off_file_and_environment(write: WriteFile) -> None:
     path = write('[targets.a]\nurl = "wss://h"\n')
-    assert load_config(path, env={}).defaults.stagger_grid_ns == 1_000_000
-    zero = write('[defaults]\nstagger_grid = "0s"\n[targets.a]\nurl = "wss://h"\n', "zero.toml")
-    assert load_config(zero, env={}).targets[0].monitor.stagger_grid_ns == 0
+    assert load_config(path, env={}).defaults.stagger_grid_ns == 0
+    one = write('[defaults]\nstagger_grid = "1ms"\n[targets.a]\nurl = "wss://h"\n', "one.toml")
+    assert load_config(one, env={}).targets[0].monitor.stagger_grid_ns == 1_000_000
     env = {"OTEL_GENESYS_DEFAULTS__STAGGER_GRID": "5ms"}
     assert load_config(path, env=env).targets[0].monitor.stagger_grid_ns == 5_000_000
 
