@@ -91,7 +91,8 @@ class ClientSpec:
     (records pickled by the shipping thread in batches of up to 1,024, instead of a
     chunk at a time by the thread that records them), ``nice=N`` (the export
     process N steps nicer than the agent instead of the product's
-    ``EXPORT_NICE``; ``nice=0``: the same priority)."""
+    ``EXPORT_NICE``; ``nice=0``: the same priority), ``grid=SECONDS`` (every target's
+    ``stagger_grid`` setting; the product leaves it at 0)."""
 
     def to_json(self) -> str:
         """The spec as one JSON argument."""
@@ -482,8 +483,12 @@ def _agent_targets(spec: ClientSpec) -> list[Any]:
     from otel_genesys.secret import Secret
 
     interval_ns = int(spec.interval_s * 1e9)
+    # `grid=SECONDS`: the stagger_grid setting, so the supervisor places the targets.
+    grid = [float(lever[5:]) for lever in spec.levers if lever.startswith("grid=")]
     monitor = MonitorConfig(
-        interval_ns=interval_ns, probe_frequency_limit_ns=min(interval_ns, 1_000_000_000)
+        interval_ns=interval_ns,
+        probe_frequency_limit_ns=min(interval_ns, 1_000_000_000),
+        stagger_grid_ns=int(grid[-1] * 1e9) if grid else 0,
     )
     if spec.delays_ms:
         mode = ProbeMode.NOTIFICATION if spec.mode == "notification" else ProbeMode.CONTROL
@@ -518,17 +523,10 @@ def _apply_levers(levers: tuple[str, ...], agent: Any) -> None:
             for m in agent.monitors:  # every target's first probe at connect: in step
                 m.phase_ns = 0
                 m.anchor_ns = None
-        elif lever.startswith("grid="):  # the stagger grid's step, in seconds (0: none)
-            from otel_genesys.core.scheduler import stagger_offset_ns
-
-            grid_ns = int(float(lever.split("=", 1)[1]) * 1e9)
-            n = len(agent.monitors)
-            for i, m in enumerate(agent.monitors):
-                m.phase_ns = stagger_offset_ns(i, n, m.monitor.interval_ns, grid_ns)
         elif lever.startswith("switch="):
             sys.setswitchinterval(float(lever.split("=", 1)[1]))
         elif lever not in _PROCESS_LEVERS and not (
-            lever.startswith("nice=")  # applied when the export process starts
+            lever.startswith(("nice=", "grid="))  # the export process's; the targets' setting
         ):
             raise ValueError(f"unknown lever {lever!r}")
 
