@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import secrets
 import shlex
 import sys
 from pathlib import Path
@@ -25,6 +26,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--counts", help="scale suite: connection counts, e.g. 1000,5000")
     parser.add_argument("--variants", help="scale suite: client variants by name, "
                         "separated by ';' (e.g. 'bare;agent;agent, export process')")
+    parser.add_argument("--seed", type=int, help="scale suite: the seed of the variants' "
+                        "shuffled order (default: a new one each run; the report prints it)")
     parser.add_argument("--out", type=Path, default=RESULTS, help="output directory")
     parser.add_argument("--report-only", action="store_true",
                         help="re-render REPORT.md and the plots from OUT/raw.json")
@@ -52,6 +55,8 @@ def main(argv: list[str] | None = None) -> int:
         if missing:
             parser.error(f"unknown variant(s) {missing}; known: {list(known)}")
         plan = replace(plan, variants=tuple(replace(known[w], counts=()) for w in wanted))
+    seed = args.seed if args.seed is not None else secrets.randbelow(1_000_000)
+    plan = replace(plan, order_seed=seed)
     command = "python -m bench " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
     run(plan, args.out, command=command.strip())
     print(args.out / "REPORT.md")

@@ -72,6 +72,9 @@ class Plan:
     """Connections for the py-spy profile (0: no profile)."""
     instrumentation: bool = False
     suites: tuple[str, ...] = ("truth", "scale", "profile", "instrumentation")
+    order_seed: int = 0
+    """Seeds the scale suite's shuffled order (``variant_order``). ``python -m bench``
+    draws a new one per run unless ``--seed`` is given, and the report prints it."""
 
     @classmethod
     def full(cls) -> Plan:
@@ -360,30 +363,32 @@ def _variant_spec(plan: Plan, v: Variant, n: int, server: Server, sink: DiscardS
     )
 
 
-def variant_order(variants: list[Variant], rep: int, reps: int) -> list[Variant]:
+def variant_order(variants: list[Variant], rep: int, reps: int, seed: int = 0) -> list[Variant]:
     """The variants in the order repetition ``rep`` runs them.
 
     The place in the order matters on this machine: in one run the same variant's
     lateness p99 at 10,000 connections was 49 ms as the second client after *bare*
     and 37 ms as the third, and the variant beside it moved the other way. With no
     more variants than repetitions the list is rotated, so each variant takes each
-    place once. A longer list (the full run) is shuffled, seeded by the repetition:
-    a rotation keeps every variant's neighbours, and in the full run of 2026-12-05
-    10:07 UTC the shipped placement ran straight after the overloaded thread
-    placement in all three repetitions. Each repetition's ratios are still taken
-    against the same server.
+    place once. A longer list (the full run) is shuffled, seeded by ``seed`` and the
+    repetition: a rotation keeps every variant's neighbours, and in the full run of
+    2026-12-05 10:07 UTC the shipped placement ran straight after the overloaded
+    thread placement in all three repetitions. ``python -m bench`` draws ``seed`` per
+    run (and reports it), so two full runs do not repeat one order and whatever a place
+    in it does; ``--seed`` repeats a run's order. Each repetition's ratios are still
+    taken against the same server.
 
     >>> [v.name for v in variant_order([Variant(x, "bare") for x in "abc"], 1, 3)]
     ['b', 'c', 'a']
     >>> many = [Variant(x, "bare") for x in "abcdefgh"]
-    >>> [v.name for v in variant_order(many, 1, 3)] == [v.name for v in variant_order(many, 1, 3)]
+    >>> variant_order(many, 1, 3, 7) == variant_order(many, 1, 3, 7)
     True
     """
     if not variants:
         return []
     if len(variants) > max(1, reps):
         order = list(variants)
-        random.Random(rep).shuffle(order)
+        random.Random(f"{seed}:{rep}").shuffle(order)
         return order
     shift = rep % len(variants)
     return variants[shift:] + variants[:shift]
@@ -419,7 +424,7 @@ def run_scale(plan: Plan, sink: DiscardSink, log: Callable[[str], None],
         try:
             for n in plan.scale_counts:
                 for v in variant_order([v for v in plan.variants if not v.counts or n in v.counts],
-                                       rep, plan.reps):  # fmt: skip
+                                       rep, plan.reps, plan.order_seed):  # fmt: skip
                     spec = _variant_spec(plan, v, n, server, sink, http_sink)
                     settle(server.pid)
                     log(f"scale rep {rep + 1}/{plan.reps}: {n} connections, {v.name}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -103,8 +104,9 @@ def test_bench_profile_summary_groups_and_threads() -> None:
 
 
 def test_bench_harness_smoke_run_writes_report_and_plots(tmp_path: Path) -> None:
-    run(Plan.smoke(), tmp_path, command="pytest smoke")
+    run(replace(Plan.smoke(), order_seed=917), tmp_path, command="pytest smoke")
     report = (tmp_path / "REPORT.md").read_text()
+    assert "in the order of seed 917 (`--seed` repeats it)" in report
     for heading in ("## Targets", "## 1. Truth", "### CPU", "## 5. Peer"):
         assert heading in report
     for name in ("rtt_error.png", "cpu_per_cycle.png", "lateness.png", "rtt_p99.png"):
