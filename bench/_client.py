@@ -509,7 +509,7 @@ def _agent_targets(spec: ClientSpec) -> list[Any]:
     ]
 
 
-_PROCESS_LEVERS = ("freeze", "uvloop", "timers", "reader", "nosend", "threadpickle")
+_PROCESS_LEVERS = ("freeze", "uvloop", "timers", "reader", "nosend", "threadpickle", "wakeups")
 """Levers applied elsewhere in the client (before the loop starts, or once connected)."""
 
 
@@ -525,6 +525,8 @@ def _apply_levers(levers: tuple[str, ...], agent: Any) -> None:
                 m.anchor_ns = None
         elif lever.startswith("switch="):
             sys.setswitchinterval(float(lever.split("=", 1)[1]))
+        elif lever == "wakeups":  # the coarse stall tick on its own period, as before
+            agent.stall.follow_pings = False
         elif lever not in _PROCESS_LEVERS and not (
             lever.startswith(("nice=", "grid="))  # the export process's; the targets' setting
         ):
@@ -813,6 +815,10 @@ def main(argv: list[str] | None = None) -> int:
         from otel_genesys.telemetry.gctune import limit_malloc_arenas
 
         limit_malloc_arenas()  # as `otel-genesys run` does, before any thread starts
+    if "wakeups" in spec.levers:
+        from otel_genesys.telemetry import isolated
+
+        isolated.SHIP_INTERVAL_S = 1.0  # records shipped every second, as before
     if "timers" in spec.levers:
         _timer_per_alarm()
     if "nosend" in spec.levers:

@@ -127,6 +127,10 @@ class Plan:
                         levers=("grid=0.002",), counts=(10000,)),
                 Variant("agent, export process, grid 4 ms", "agent", telemetry="isolated",
                         levers=("grid=0.004",), counts=(10000,)),
+                # Wake-ups at a few targets undone: records shipped every second (the
+                # export process woken as often) and the stall tick on its own period.
+                Variant("agent, export process, wake-ups as before", "agent",
+                        telemetry="isolated", levers=("wakeups",), counts=(1,)),
                 # The export process's lower priority undone: the agent's own.
                 Variant("agent, export process, not reniced", "agent", telemetry="isolated",
                         levers=("nice=0",), counts=(5000, 10000)),

@@ -424,6 +424,8 @@ BASELINES = {
         "records pickled by the shipping thread (no EncodingQueue)", "agent, export process"),
     "agent, export process, not reniced": (
         "export process at the agent's priority (not reniced)", "agent, export process"),
+    "agent, export process, wake-ups as before": (
+        "records shipped every second, stall tick on its own period", "agent, export process"),
     "agent, export process, grid 1 ms": ("stagger grid 1 ms (a setting, off by default)",
                                          "agent, export process"),
     "agent, export process, grid 2 ms": ("stagger grid 2 ms (a setting, off by default)",
@@ -949,7 +951,10 @@ def render(results: Results, cells: list[TruthCell], rows: list[ScaleRow],
             "`telemetry.export_nice` = 10 steps nicer; *agent, export process, grid 1 ms* "
             "(2 ms, 4 ms): the `stagger_grid` setting, off by default, on: targets whose "
             "offsets fall on one step of the grid share a slot and one wake-up of the loop, "
-            "more targets a slot on a coarser grid — see "
+            "more targets a slot on a coarser grid; *agent, export process, wake-ups as "
+            "before*: records shipped to the export process every second instead of every "
+            "5 s (its main thread waking as often), and the loop's coarse stall tick on a "
+            "period of its own instead of just after a ping — see "
             "*Optimisations* below and docs/performance.md.",
             "",
             "### CPU",

@@ -16,6 +16,13 @@ window sees exactly the ticks it would have seen. A coarse ticker (every
 the loop-lag metric going while the agent is idle. At one connection the
 fine ticker was ~93 % of the agent's own CPU; now an idle agent wakes once a
 second.
+
+The coarse ticker follows the pings: its next tick is due one period after the
+last ping that started the fine ticker, when that was within the last period.
+A target probing once a period then wakes the loop for its ping just before the
+tick is due, and the tick runs in that wake-up or a millisecond after it, with
+the caches still warm, instead of in a wake-up of its own (at one connection
+such a wake-up, after a second asleep, cost about as much as the ping's).
 """
 
 from __future__ import annotations
@@ -74,6 +81,11 @@ class StallWatch:
         self._fine_due_ns = 0
         self._idle: asyncio.TimerHandle | None = None
         self._idle_due_ns = 0
+        self._active_ns = 0
+        """When a ping last started the fine ticker (the coarse ticker follows it)."""
+        self.follow_pings = True
+        """False: the coarse ticker keeps its own period from its last tick (as before
+        it followed the pings; a bench lever, ``wakeups``)."""
         self._origin_ns = 0
         self._gc_start_ns = 0
         self.in_flight = 0
@@ -109,7 +121,9 @@ class StallWatch:
         """A ping left: watch the loop finely until it settles."""
         self.in_flight += 1
         if self._fine is None and self._loop is not None:
-            self._schedule_fine(self._clock())
+            now = self._clock()
+            self._active_ns = now
+            self._schedule_fine(now)
 
     def end(self, settled: int = 1) -> None:
         """``settled`` pings got their outcome; the fine ticker stops at zero in flight."""
@@ -134,8 +148,16 @@ class StallWatch:
 
     def _schedule_idle(self, now_ns: int) -> None:
         assert self._loop is not None
-        self._idle_due_ns = now_ns + int(self.idle_period_s * 1e9)
-        self._idle = self._loop.call_at(self._loop.time() + self.idle_period_s, self._idle_tick)
+        period = int(self.idle_period_s * 1e9)
+        active = self._active_ns
+        # One period after the last ping that woke the loop, if that was within the
+        # last period (so the tick lands just after the next ping of a target on the
+        # same period); otherwise one period from now. Never more than a period apart.
+        follow = self.follow_pings and now_ns - period < active <= now_ns
+        due = (active if follow else now_ns) + period
+        self._idle_due_ns = due
+        self._idle = self._loop.call_at(self._loop.time() + (due - now_ns) / 1e9,
+                                        self._idle_tick)  # fmt: skip
 
     def _fine_tick(self) -> None:
         now = self._clock()

@@ -69,19 +69,40 @@ _log = logging.getLogger(__name__)
 
 _HEALTH_PERIOD_S = 0.5
 """The export process checks its counters at most this often (and sends them if moved)."""
-_QUIET_S = 1.0
-"""The longest its main thread sleeps without a message: held spans end and the
-counters are checked at least this often. Batches come every ``SHIP_INTERVAL_S`` or
-sooner, so a busy or a quiet agent wakes it about once a second, not three times."""
-SHIP_INTERVAL_S = 1.0
-"""How often the agent's process ships queued records to the export process, unless a
-quarter of the queue (at most 1,024 records) or an audit event is waiting first.
+SHIP_INTERVAL_S = 5.0
+"""The longest the agent's process holds records before shipping them to the export
+process, unless a quarter of the queue (at most 1,024 records) or an audit event is
+waiting first (see :func:`ship_interval_s` for the interval in effect).
 
-Nothing downstream needs them sooner (spans leave in batches every 5 s, metrics every
-10 s), and each shipment wakes a thread in both processes. The worker used to drain
-every 50 ms while records flowed: at one connection it woke for each record, again
-50 ms later, and twice a second when idle; at 1,000 connections it shipped twenty
-batches of 50 a second (docs/performance.md)."""
+Each shipment wakes a thread in both processes, and at a few targets a wake-up is
+most of what either thread does: after a second asleep, one shipment of one record
+cost the shipping thread about 0.4 ms of CPU and the export process's main thread
+as much again (caches gone cold, measured per thread with ``schedstat``), more than
+the bare ping loop's whole cycle. Shipping every 5 s instead of every second
+(docs/performance.md, *Wake-ups at a few targets*) divides that by five, and nothing
+downstream wants the records sooner: spans leave in batches every 5 s and metrics
+every 10 s by default. Above a few hundred records a second the quarter-queue mark
+ships them first, so at scale this interval changes nothing."""
+
+
+def ship_interval_s(settings: TelemetrySettings) -> float:
+    """How often the agent ships records to its export process, at the latest.
+
+    :data:`SHIP_INTERVAL_S`, but never longer than the span batching delay nor half
+    the metric export period, so every metric export holds the probes of all but
+    the last half period, and a span waits for at most two batching delays.
+
+    >>> ship_interval_s(TelemetrySettings())
+    5.0
+    >>> ship_interval_s(TelemetrySettings(export_interval_ns=2_000_000_000))
+    1.0
+    >>> ship_interval_s(TelemetrySettings(span_export_delay_s=0.01))
+    0.05
+    """
+    return max(0.05, min(SHIP_INTERVAL_S, settings.span_delay_s(),
+                         settings.export_interval_ns / 2e9))  # fmt: skip
+
+
 _PICKLE = pickle.HIGHEST_PROTOCOL
 EXPORT_NICE = 10
 """The export process runs this many steps nicer than the agent (``telemetry.export_nice``).
@@ -142,6 +163,8 @@ class _Launch:
     log_format: str
     secrets: tuple[str, ...]
     nice: int = 0
+    ship_interval_s: float = SHIP_INTERVAL_S
+    """The agent's shipping interval: the export process's main thread sleeps as long."""
 
 
 _TARGETS: dict[int, TargetInfo] = {}
@@ -514,6 +537,7 @@ def start_isolated_telemetry(
         log_format=log_format,
         secrets=tuple(secrets),
         nice=max(0, int(nice)),
+        ship_interval_s=ship_interval_s(settings),
     )
     env = dict(os.environ)
     env["OTEL_GENESYS_EXPORT_FD"] = str(child_sock.fileno())
@@ -527,7 +551,8 @@ def start_isolated_telemetry(
     child_sock.close()
     conn = Connection(parent_sock.detach())
     conn.send_bytes(pickle.dumps(launch, protocol=_PICKLE))
-    recorder = ForwardingRecorder(conn, queue_size=settings.queue_size)
+    recorder = ForwardingRecorder(conn, queue_size=settings.queue_size,
+                                  ship_interval_s=launch.ship_interval_s)
     return IsolatedTelemetry(process, recorder)
 
 
@@ -608,15 +633,20 @@ def _child(conn: Connection) -> int:
     next_health = time.monotonic()
     sweep = MemorySweep(next_health, telemetry.health)
     pending = 0  # chunks handed to the recorder since it last pumped
+    # The longest this thread sleeps without a message: batches come at least this
+    # often while the agent probes, so a quiet agent wakes it once per shipment, not
+    # once a second as well. Held spans end and the counters are checked when it wakes.
+    quiet_s = launch.ship_interval_s
     while True:
-        # A recorder cycle is a few chunks, or a quiet second with none: spans held
-        # for late audit events end at the next chunk (busy) or within a second (quiet).
+        # A recorder cycle is a few chunks, or a quiet shipping interval with none:
+        # spans held for late audit events end at the next batch (an audit event is
+        # shipped at once, so it arrives before that), or after a quiet interval.
         # Chunks come a few at a time: those already here are read before one pump.
         if pending and (pending >= _PUMP_AFTER_CHUNKS or not conn.poll(0)):
             recorder.pump()
             pending = 0
         try:
-            ready = pending > 0 or conn.poll(_QUIET_S)  # pending: poll(0) said one waits
+            ready = pending > 0 or conn.poll(quiet_s)  # pending: poll(0) said one waits
             message = pickle.loads(conn.recv_bytes()) if ready else None
         except (EOFError, OSError):
             telemetry.shutdown(5.0)  # the parent is gone: flush what we have and leave

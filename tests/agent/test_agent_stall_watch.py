@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 
 import pytest
@@ -108,6 +109,44 @@ async def test_the_idle_ticker_keeps_the_loop_liveness_while_nothing_is_in_fligh
         assert watch.loop_responsive(time.perf_counter_ns(), within_s=0.1)
     finally:
         watch.stop()
+
+
+async def test_the_idle_ticker_follows_a_prober_on_its_period() -> None:
+    """A target probing once a period wakes the loop; the coarse tick comes just after
+    that ping, in the same wake-up or a millisecond later, not in a wake-up of its own."""
+    loop = asyncio.get_running_loop()
+    period = 0.2
+    watch = StallWatch(period_s=0.005, idle_period_s=period)
+    ticks: list[int] = []
+    pings: list[int] = []
+    original = watch._idle_tick
+
+    def tick() -> None:
+        ticks.append(time.perf_counter_ns())
+        original()
+
+    watch._idle_tick = tick  # type: ignore[method-assign]
+    watch.start()
+    start = loop.time()
+
+    def ping() -> None:  # a prober 80 ms out of phase with the watch's start
+        pings.append(time.perf_counter_ns())
+        watch.begin()
+        watch.end()
+        loop.call_at(start + 0.08 + len(pings) * period, ping)
+
+    loop.call_at(start + 0.08, ping)
+    try:
+        await asyncio.sleep(period * 6.5)
+    finally:
+        watch.stop()
+    later = [t for t in ticks if t > pings[1]]
+    assert len(later) >= 3
+    for t in later:  # each tick comes within a few ms after the last ping before it
+        last_ping = max(p for p in pings if p <= t)
+        assert t - last_ping < 10_000_000, (t - last_ping) / 1e6
+    gaps = [b - a for a, b in itertools.pairwise(ticks)]
+    assert max(gaps) < period * 1e9 + 10_000_000  # never more than a period apart
 
 
 @pytest.mark.parametrize("periods", [(0.0, 1.0), (0.02, -1.0)])

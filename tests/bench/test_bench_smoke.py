@@ -121,14 +121,15 @@ def test_bench_harness_smoke_run_writes_report_and_plots(tmp_path: Path) -> None
     isolated = scale["agent, export process"]
     assert "error" not in isolated, isolated.get("error")
     assert isolated["totals"]["lost"] == 0 and isolated["cycles"] > 0
-    # Read per thread in ns: the child's share is never 0 (it drains records in the
-    # window); the OS's 10 ms ticks (the fallback) may read 0 in a smoke window.
+    # Read per thread in ns: the child's share is never 0 (gRPC's threads run even
+    # when no shipment lands in a smoke window: records leave every 5 s); the OS's
+    # 10 ms ticks (the fallback) may read 0 in a smoke window.
     assert isolated["export_cpu_read"] in ("schedstat", "ticks")
     if isolated["export_cpu_read"] == "schedstat":
         assert 0 < isolated["export_cpu_s"] <= isolated["cpu_s"]
         # Split by thread: Python's threads (the recorder's) and gRPC's own.
         threads = isolated["export_cpu_by_thread"]
-        assert threads["python"] > 0
+        assert "python" in threads and len(threads) > 1
         assert sum(threads.values()) == pytest.approx(isolated["export_cpu_s"])
     else:
         assert 0 <= isolated["export_cpu_s"] <= isolated["cpu_s"]

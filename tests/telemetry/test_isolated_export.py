@@ -6,6 +6,7 @@ import logging
 import os
 import signal
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -283,25 +284,55 @@ def test_records_wait_for_the_shipping_interval_but_an_audit_event_ships_at_once
 ) -> None:
     """At a low rate nothing wakes the forwarder before its interval (each wake-up costs
     a thread in both processes); an audit event does, and takes what is queued along."""
-    from otel_genesys.telemetry.isolated import SHIP_INTERVAL_S
+    from otel_genesys.telemetry.isolated import ship_interval_s
 
-    assert SHIP_INTERVAL_S >= 0.5
-    telemetry = start_isolated_telemetry(_settings(otlp_receiver))
+    settings = replace(_settings(otlp_receiver), export_interval_ns=2_000_000_000)
+    interval = ship_interval_s(settings)
+    assert interval == 1.0  # half the metric export period
+    telemetry = start_isolated_telemetry(settings)
     try:
         rec = telemetry.recorder
         assert rec.wait_ready(30.0)
         rec._worker.flush(5.0)  # start a fresh interval
         shipped = rec._worker.errors, len(rec._worker)
         rec.outcome(make_outcome(sequence=1))
-        time.sleep(SHIP_INTERVAL_S * 0.3)
+        time.sleep(interval * 0.3)
         assert len(rec._worker) == 1, shipped  # still queued: no wake-up for one record
         rec.event(make_event(AuditKind.RECONNECT, attributes=(("cause", "close_1006"),)))
-        deadline = time.monotonic() + SHIP_INTERVAL_S * 0.5
+        deadline = time.monotonic() + interval * 0.5
         while len(rec._worker) and time.monotonic() < deadline:
             time.sleep(0.005)
         assert len(rec._worker) == 0  # the event woke the forwarder, the outcome went too
         assert telemetry.force_flush(10.0)
         assert otlp_receiver.wait_for(lambda r: len(r.spans()) >= 1, 10.0)
+    finally:
+        assert telemetry.shutdown(15.0)
+
+
+def test_with_the_default_periods_records_ship_every_five_seconds_and_all_arrive(
+    otlp_receiver: OtlpReceiver,  # noqa: F811
+) -> None:
+    """The shipped defaults (spans every 5 s, metrics every 10 s): a probe a second
+    waits up to 5 s in the agent's process, then reaches the Collector with no flush."""
+    from otel_genesys.telemetry.isolated import SHIP_INTERVAL_S, ship_interval_s
+
+    settings = replace(_settings(otlp_receiver), export_interval_ns=10_000_000_000)
+    assert ship_interval_s(settings) == SHIP_INTERVAL_S == 5.0
+    telemetry = start_isolated_telemetry(settings)
+    try:
+        rec = telemetry.recorder
+        assert rec.wait_ready(30.0)
+        rec._worker.flush(5.0)  # start a fresh interval
+        for seq in range(1, 4):
+            rec.outcome(make_outcome(sequence=seq))
+            time.sleep(0.5)
+        assert len(rec._worker) == 3  # 1.5 s on: all three still in the agent's process
+        # Shipped within the interval, their spans batched within 5 s more, then
+        # exported by the export process's own cycle: nothing here flushes.
+        assert otlp_receiver.wait_for(
+            lambda r: sum(s.name == n.SPAN_PROBE for s in r.spans()) >= 3, 20.0
+        )
+        assert len(rec._worker) == 0
     finally:
         assert telemetry.shutdown(15.0)
 
