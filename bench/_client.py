@@ -206,6 +206,32 @@ class _ChildCpu:
         return out, "schedstat"
 
 
+def _wakeups(pid: int) -> int | None:
+    """How many times the threads of ``pid`` went to sleep so far (the kernel's
+    ``voluntary_ctxt_switches``, summed over threads; each sleep ends in a wake-up).
+
+    At a few connections a wake-up, with the caches gone cold after a second asleep,
+    costs more CPU than the work it wakes for, so the count explains the CPU figure.
+    A thread that ends inside the window takes its count along (a small undercount).
+    """
+    total = 0
+    task = f"/proc/{pid}/task"
+    try:
+        tids = os.listdir(task)
+    except OSError:
+        return None
+    for tid in tids:
+        try:
+            with open(f"{task}/{tid}/status") as f:
+                for line in f:
+                    if line.startswith("voluntary_ctxt_switches:"):
+                        total += int(line.split()[1])
+                        break
+        except (OSError, ValueError):
+            continue  # the thread ended meanwhile
+    return total
+
+
 def _loop_schedstat() -> tuple[int, int] | None:
     """This thread's (run time, run-queue wait) in ns from the kernel's schedstat; the
     event loop runs on the main thread, whose id is the pid. None where unavailable."""
@@ -753,12 +779,20 @@ async def _measure(
     server0 = sum(server.cpu_times()[:2]) if server else 0.0
     export = _ChildCpu(out["export_pid"]) if out.get("export_pid") else None
     loop0 = _loop_schedstat()
+    wakes0 = _wakeups(os.getpid())
+    export_wakes0 = _wakeups(out["export_pid"]) if export is not None else None
     cpu0, t0 = time.process_time(), time.perf_counter()
     samples.recording = True
     await asyncio.sleep(spec.window_s)
     samples.recording = False
     cpu1, t1 = time.process_time(), time.perf_counter()
     loop1 = _loop_schedstat()
+    wakes1 = _wakeups(os.getpid())
+    export_wakes1 = _wakeups(out["export_pid"]) if export is not None else None
+    if wakes0 is not None and wakes1 is not None:
+        out["wakeups"] = wakes1 - wakes0
+    if export_wakes0 is not None and export_wakes1 is not None:
+        out["export_wakeups"] = export_wakes1 - export_wakes0
     out["window_s"] = t1 - t0
     out["cpu_s"] = cpu1 - cpu0
     if loop0 is not None and loop1 is not None:

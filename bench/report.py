@@ -13,7 +13,7 @@ import re
 import statistics
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -235,6 +235,8 @@ class ScaleRow:
     connect_s: Spread
     spans_dropped: Spread
     errors: int
+    wakeups_per_s: Spread = field(default_factory=lambda: Spread.of(()))
+    """Threads going to sleep a second, both processes (each sleep ends in a wake-up)."""
 
 
 def _per_run(r: dict[str, Any]) -> dict[str, float]:
@@ -260,6 +262,8 @@ def _per_run(r: dict[str, Any]) -> dict[str, float]:
         "degraded": r.get("degraded", 0) / r["ok"] if r.get("ok") else nan,
         "connect": r.get("connect_s", nan),
         "spans_dropped": tele.get("spans_dropped", nan),
+        "wakeups": (r["wakeups"] + r.get("export_wakeups", 0)) / window
+        if "wakeups" in r else nan,
     }
 
 
@@ -300,7 +304,7 @@ def scale_rows(records: list[dict[str, Any]]) -> list[ScaleRow]:
             col("server_cpu_pct"), col("rss"), against_bare("rss", False), col("rtt_p50"),
             col("rtt_p99"), against_bare("rtt_p99", False), col("late_p50"), col("late_p99"),
             col("timeouts"), col("lost"), col("gap"), col("degraded"), col("connect"),
-            col("spans_dropped"), errors[key],
+            col("spans_dropped"), errors[key], wakeups_per_s=col("wakeups"),
         ))
     return rows
 
@@ -955,15 +959,21 @@ def render(results: Results, cells: list[TruthCell], rows: list[ScaleRow],
             "before*: records shipped to the export process every second instead of every "
             "5 s (its main thread waking as often), and the loop's coarse stall tick on a "
             "period of its own instead of just after a ping — see "
-            "*Optimisations* below and docs/performance.md.",
+            "*Optimisations* below and docs/performance.md. *wake-ups/s*: how often a "
+            "thread of the client (and of its export process) went to sleep, a second (the "
+            "kernel's voluntary context switches, summed over threads); at a few "
+            "connections each wake-up finds the caches cold and costs more than the work "
+            "it wakes for.",
             "",
             "### CPU",
             "",
             _table(
-                ("N", "client", "CPU/cycle µs", "ratio vs bare", "client CPU %", "server CPU %"),
+                ("N", "client", "CPU/cycle µs", "ratio vs bare", "client CPU %", "server CPU %",
+                 "wake-ups/s"),
                 ((f"{r.n:,}", r.variant, r.cpu_per_cycle_us.fmt("{:.0f}"),
                   "—" if r.variant == "bare" else r.ratio_vs_bare.fmt("{:.2f}"),
-                  r.cpu_pct.fmt("{:.1f}"), r.server_cpu_pct.fmt("{:.0f}"))
+                  r.cpu_pct.fmt("{:.1f}"), r.server_cpu_pct.fmt("{:.0f}"),
+                  r.wakeups_per_s.fmt("{:.1f}" if r.n == 1 else "{:.0f}"))
                  for r in sorted(rows, key=lambda r: (r.n, r.variant != "bare"))),
             ),
             "",

@@ -116,6 +116,10 @@ def test_bench_harness_smoke_run_writes_report_and_plots(tmp_path: Path) -> None
     assert "error" not in scale["agent"], scale["agent"].get("error")
     assert scale["agent"]["cycles"] > 0 and scale["bare"]["cycles"] > 0
     assert scale["agent"]["totals"]["lost"] == 0
+    # Wake-ups are counted per process (the loop sleeps between pings at 3 connections).
+    assert scale["agent"]["wakeups"] > 0 and scale["bare"]["wakeups"] > 0
+    assert scale["agent, export process"]["export_wakeups"] > 0  # gRPC's threads at least
+    assert "wake-ups/s" in report
     assert scale["agent"]["totals"]["sent"] == scale["agent"]["server_pings"]
     # The export process's CPU is measured and counted with the agent's.
     isolated = scale["agent, export process"]
