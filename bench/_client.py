@@ -535,7 +535,8 @@ def _agent_targets(spec: ClientSpec) -> list[Any]:
     ]
 
 
-_PROCESS_LEVERS = ("freeze", "uvloop", "timers", "reader", "nosend", "threadpickle", "wakeups")
+_PROCESS_LEVERS = ("freeze", "uvloop", "timers", "reader", "nosend", "threadpickle", "wakeups",
+                   "readstamp")
 """Levers applied elsewhere in the client (before the loop starts, or once connected)."""
 
 
@@ -867,8 +868,12 @@ def main(argv: list[str] | None = None) -> int:
         import uvloop
 
         result = uvloop.run(_main(spec))
+    elif spec.kind == "agent" and "readstamp" not in spec.levers:
+        from otel_genesys.agent import wakeclock
+
+        result = wakeclock.run(_main(spec))  # the loop `otel-genesys run` runs on
     else:
-        result = asyncio.run(_main(spec))
+        result = asyncio.run(_main(spec))  # readstamp: arrivals read in the callback
     result["pid"] = os.getpid()
     sys.stdout.write(json.dumps(result) + "\n")
     sys.stdout.flush()

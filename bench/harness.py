@@ -84,7 +84,8 @@ class Plan:
             reps=3,
             truth_delays_ms=(0.0, 1.0, 5.0, 50.0, 200.0),
             truth_modes=("notification", "control"),
-            truth_kinds=("bare", "agent", "agent, export process", "websockets"),
+            truth_kinds=("bare", "agent", "agent, export process",
+                         "agent, export process, stamped at read", "websockets"),
             # Pings 250 ms apart: a 200 ms pong never overlaps the next ping. (Notification
             # pings carry no id; with overlapping pings and a timeout, FIFO matching may pair
             # a late pong with the next ping: see docs/performance.md.)
@@ -127,6 +128,9 @@ class Plan:
                         levers=("grid=0.002",), counts=(10000,)),
                 Variant("agent, export process, grid 4 ms", "agent", telemetry="isolated",
                         levers=("grid=0.004",), counts=(10000,)),
+                # The stamping loop undone: a pong's arrival read in the parsing callback.
+                Variant("agent, export process, stamped at read", "agent", telemetry="isolated",
+                        levers=("readstamp",), counts=(1000, 10000)),
                 # Wake-ups at a few targets undone: records shipped every second (the
                 # export process woken as often) and the stall tick on its own period.
                 Variant("agent, export process, wake-ups as before", "agent",
@@ -318,9 +322,13 @@ def _log(message: str, started: float) -> None:
 # ------------------------------------------------------------------ suites
 
 
-TRUTH_KINDS = {"agent, export process": ("agent", "isolated")}
-"""Truth clients that are the agent in another telemetry placement: (client kind,
-telemetry). Every other truth kind is its own client kind, telemetry on a thread."""
+TRUTH_KINDS: dict[str, tuple[str, str, tuple[str, ...]]] = {
+    "agent, export process": ("agent", "isolated", ()),
+    # The pong's arrival read in the parsing callback, as before the stamping loop.
+    "agent, export process, stamped at read": ("agent", "isolated", ("readstamp",)),
+}
+"""Truth clients that are the agent in another placement or with a lever: (client kind,
+telemetry, levers). Every other truth kind is its own client kind, telemetry on a thread."""
 
 
 def run_truth(plan: Plan, sink: DiscardSink, log: Callable[[str], None]) -> list[dict[str, Any]]:
@@ -333,13 +341,13 @@ def run_truth(plan: Plan, sink: DiscardSink, log: Callable[[str], None]) -> list
                 for kind in plan.truth_kinds:
                     if kind == "websockets" and mode != "control":
                         continue  # its keepalive is control frames only
-                    client_kind, telemetry = TRUTH_KINDS.get(kind, (kind, "otlp"))
+                    client_kind, telemetry, levers = TRUTH_KINDS.get(kind, (kind, "otlp", ()))
                     spec = ClientSpec(
                         kind=client_kind, telemetry=telemetry, connections=1, url=server.url,
                         interval_s=plan.truth_interval_s,
                         warmup_s=min(plan.warmup_s, 1.0), mode=mode,
                         delays_ms=plan.truth_delays_ms, phase_s=plan.truth_phase_s,
-                        otlp_endpoint=sink.endpoint,
+                        otlp_endpoint=sink.endpoint, levers=levers,
                     )
                     log(f"truth rep {rep + 1}/{plan.reps}: {kind} {mode}")
                     # Each phase edge also waits for a quiet gap (about one interval).

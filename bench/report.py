@@ -428,6 +428,8 @@ BASELINES = {
         "records pickled by the shipping thread (no EncodingQueue)", "agent, export process"),
     "agent, export process, not reniced": (
         "export process at the agent's priority (not reniced)", "agent, export process"),
+    "agent, export process, stamped at read": (
+        "pong arrival read in the parsing callback (no stamping loop)", "agent, export process"),
     "agent, export process, wake-ups as before": (
         "records shipped every second, stall tick on its own period", "agent, export process"),
     "agent, export process, grid 1 ms": ("stagger grid 1 ms (a setting, off by default)",
@@ -958,7 +960,10 @@ def render(results: Results, cells: list[TruthCell], rows: list[ScaleRow],
             "more targets a slot on a coarser grid; *agent, export process, wake-ups as "
             "before*: records shipped to the export process every second instead of every "
             "5 s (its main thread waking as often), and the loop's coarse stall tick on a "
-            "period of its own instead of just after a ping — see "
+            "period of its own instead of just after a ping; *agent, export process, stamped "
+            "at read*: the agent on asyncio's plain event loop, so a pong's arrival is read "
+            "in the callback that parses it, not taken from the loop's wake-up that "
+            "reported its socket (agent/wakeclock.py) — see "
             "*Optimisations* below and docs/performance.md. *wake-ups/s*: how often a "
             "thread of the client (and of its export process) went to sleep, a second (the "
             "kernel's voluntary context switches, summed over threads); at a few "

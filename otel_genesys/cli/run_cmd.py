@@ -147,7 +147,10 @@ def _run(args: argparse.Namespace) -> int:
     if args.prometheus:
         health = dataclasses.replace(health, enabled=True, prometheus=True)
     config = dataclasses.replace(config, health=health)
-    return asyncio.run(_run_async(args, config, interval, duration_s))
+    from otel_genesys.agent import wakeclock
+
+    # The loop notes when each wait for I/O returns: a pong's arrival (agent/wakeclock.py).
+    return wakeclock.run(_run_async(args, config, interval, duration_s))
 
 
 def _live_wanted(args: argparse.Namespace, stdout: IO[str]) -> bool:
@@ -271,7 +274,9 @@ def _check(args: argparse.Namespace) -> int:
         return _config_error("--connect-timeout", exc)
     if connect_timeout_s <= 0:
         return _config_error("--connect-timeout", ValueError("must be positive"))
-    return asyncio.run(_check_async(args, config, interval, thresholds, connect_timeout_s))
+    from otel_genesys.agent import wakeclock
+
+    return wakeclock.run(_check_async(args, config, interval, thresholds, connect_timeout_s))
 
 
 async def _check_async(

@@ -1,0 +1,153 @@
+"""The stamping event loop: a pong's arrival is the loop's wake-up, over real sockets.
+
+The pong server runs on its own thread and event loop (127.0.0.1), so it answers
+while the client's loop is held. The client holds its loop between the wake-up
+that reports the pong and the callback that parses it; the arrival the tap sees
+must be the wake-up, not the parse.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import aiohttp
+import pytest
+from aiohttp import web
+
+from otel_genesys.agent import wakeclock
+from otel_genesys.agent.pongtap import PongTap
+from otel_genesys.agent.supervisor import Agent
+from otel_genesys.core.outcome import Outcome, ProbeMode
+from otel_genesys.emulator import DelaySpec, Emulator, FaultSpec
+from tests.e2e.e2e_helpers import (
+    Collector,
+    assert_each_ping_settled_once,
+    notification_target,
+    wait_until,
+)
+from tests.support.loopback import serve
+
+
+@contextmanager
+def _pong_server() -> Iterator[str]:
+    """An aiohttp WebSocket server answering pings (autoping) on a thread of its own."""
+    loop = asyncio.new_event_loop()
+    ready = threading.Event()
+    port: list[int] = []
+
+    async def ws_handler(request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        async for _msg in ws:
+            pass
+        return ws
+
+    async def start() -> web.AppRunner:
+        app = web.Application()
+        app.router.add_get("/ws", ws_handler)
+        runner, p = await serve(app)
+        port.append(p)
+        ready.set()
+        return runner
+
+    def run() -> None:
+        asyncio.set_event_loop(loop)
+        runner = loop.run_until_complete(start())
+        loop.run_forever()
+        loop.run_until_complete(runner.cleanup())
+        loop.close()
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    assert ready.wait(10.0)
+    try:
+        yield f"ws://127.0.0.1:{port[0]}/ws"
+    finally:
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10.0)
+
+
+async def _pong_seen_while_the_loop_is_held(url: str, hold_s: float) -> tuple[int, int, int]:
+    """Ping, let the pong land in the socket, then hold the loop for ``hold_s`` after the
+    wake-up that reports it. Returns (sent, arrival the tap was given, parse time)."""
+    loop = asyncio.get_running_loop()
+    woke = wakeclock.wake_clock(loop)
+    clock = woke if woke is not None else time.perf_counter_ns
+    seen: asyncio.Future[tuple[int, int]] = loop.create_future()
+
+    def on_pong(_payload: bytes, arrival: int) -> None:
+        if not seen.done():
+            seen.set_result((arrival, time.perf_counter_ns()))
+
+    async with aiohttp.ClientSession() as http, http.ws_connect(url, autoping=False) as ws:
+        tap = PongTap.attach(ws, on_pong, lambda _text, _now: None, clock)
+        assert tap is not None
+        reader = asyncio.create_task(tap.wait())  # arms the tap, as the monitor's reader does
+        await asyncio.sleep(0.05)
+        sent = time.perf_counter_ns()
+        await ws.ping(b"probe")
+        time.sleep(0.005)  # noqa: ASYNC251 - the pong reaches the socket while the loop is held
+        # Runs first in the next loop iteration: after the wait that reports the pong,
+        # before the callback that parses it.
+        loop.call_soon(time.sleep, hold_s)
+        arrival, parsed = await asyncio.wait_for(seen, 5.0)
+        reader.cancel()
+        tap.detach()
+    return sent, arrival, parsed
+
+
+def test_the_arrival_is_the_wake_up_that_reported_the_pong_not_its_parse() -> None:
+    hold = 0.04
+    with _pong_server() as url:
+        sent, arrival, parsed = wakeclock.run(_pong_seen_while_the_loop_is_held(url, hold))
+    assert parsed - sent >= hold * 1e9  # the parse came after the hold ...
+    assert arrival - sent < hold * 1e9 / 2  # ... the arrival before it
+    assert arrival >= sent
+
+
+def test_on_a_plain_loop_the_arrival_is_read_at_the_parse() -> None:
+    hold = 0.04
+    with _pong_server() as url:
+        sent, arrival, _parsed = asyncio.run(_pong_seen_while_the_loop_is_held(url, hold))
+    assert arrival - sent >= hold * 1e9  # what the stamping loop removes
+
+
+@pytest.mark.parametrize("mode", [ProbeMode.CONTROL, ProbeMode.NOTIFICATION])
+def test_the_agent_on_the_stamping_loop_reads_the_delay_the_server_adds(mode: ProbeMode) -> None:
+    """End to end: the agent as `otel-genesys run` runs it (on `wakeclock.run`) against
+    the emulator, first with no delay, then delaying every pong by 30 ms. Every RTT is at
+    least the delay and near it; none is read before its ping left (the guard against a
+    wake-up older than the ping), and every ping settles once."""
+    delay_s = 0.03
+
+    async def main() -> tuple[list[float], list[float]]:
+        assert wakeclock.wake_clock(asyncio.get_running_loop()) is not None
+        async with Emulator() as emu:
+            sink = Collector()
+            target = notification_target(emu, modes={mode}, timeout_ns=1_000_000_000)
+            agent = Agent([target], sink=sink)
+            await agent.start()
+            try:
+                await wait_until(lambda: len(sink.by(mode, Outcome.OK)) >= 10, 10.0)
+                assert agent.monitors[0]._woke is not None  # it took the loop's wake-ups
+                plain = [o.rtt_ns / 1e6 for o in sink.by(mode, Outcome.OK)]  # type: ignore[operator]
+                start = len(sink.outcomes)
+                emu.faults.set_global(FaultSpec(pong_delay=DelaySpec.fixed(delay_s)))
+                await wait_until(lambda: len(sink.by(mode, Outcome.OK)) >= start + 20, 10.0)
+            finally:
+                await agent.stop()
+            assert_each_ping_settled_once(sink, agent)
+            delayed = [o.rtt_ns / 1e6 for o in sink.outcomes[start + 2:]
+                       if o.ok and o.rtt_ns is not None]  # fmt: skip
+            return plain, delayed
+
+    plain, delayed = wakeclock.run(main())
+    assert min(plain) > 0 and statistics.median(plain) < 5.0
+    assert len(delayed) >= 15
+    assert min(delayed) >= delay_s * 1e3
+    assert statistics.median(delayed) < delay_s * 1e3 + 5.0
