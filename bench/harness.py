@@ -78,7 +78,7 @@ class Plan:
 
     @classmethod
     def full(cls) -> Plan:
-        """The reference run: about 30 minutes on 2 cores."""
+        """The reference run: about 40 minutes on 2 cores."""
         return cls(
             name="full",
             reps=3,

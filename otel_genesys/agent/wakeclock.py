@@ -1,13 +1,11 @@
 """The event loop the agent runs on: it notes when each wait for I/O ended.
 
 A pong's arrival is read in Python when its socket's callback parses it. Between
-the moment the loop's ``epoll`` wait returns and that callback, the loop may run
-other callbacks first, and after a long sleep (a pong delayed by 50 or 200 ms,
-or one target probing once a second) the first Python code to run finds the
-caches cold. Both are the agent's own delay, not the connection's, and both
-were in the RTT it reported: in the truth suite the error grew with the pong
-delay, to about 0.1 ms at D = 200 ms, while it was nil at D = 0 (a pong
-0.5 ms after its ping finds everything warm).
+the moment the loop's wait for I/O returns and that callback, the loop may run
+other callbacks first (at scale, a queue of them), and then asyncio's and
+aiohttp's Python path from the socket to the parser, which after a long sleep
+finds the caches cold. All of that is the agent's own delay, not the
+connection's, and all of it was in the RTT it reported.
 
 :class:`StampingEventLoop` is asyncio's own selector event loop whose selector
 notes ``time.perf_counter_ns()`` as soon as each wait returns. A socket that the
