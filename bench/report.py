@@ -13,7 +13,7 @@ import re
 import statistics
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -235,7 +235,7 @@ class ScaleRow:
     connect_s: Spread
     spans_dropped: Spread
     errors: int
-    wakeups_per_s: Spread = field(default_factory=lambda: Spread.of(()))
+    wakeups_per_s: Spread
     """Threads going to sleep a second, both processes (each sleep ends in a wake-up)."""
 
 

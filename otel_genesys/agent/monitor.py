@@ -40,7 +40,7 @@ from otel_genesys.agent.failures import Failure, classify, classify_close, with_
 from otel_genesys.agent.handshake_trace import timing_phases
 from otel_genesys.agent.pongtap import PongTap
 from otel_genesys.agent.stall import StallWatch
-from otel_genesys.agent.wakeclock import wake_clock
+from otel_genesys.agent.wakeclock import StampingSelector, loop_stamps
 from otel_genesys.config import GenericTarget, MonitorConfig, NotificationTarget
 from otel_genesys.core.backoff import Backoff
 from otel_genesys.core.events import (
@@ -170,8 +170,8 @@ class ConnectionMonitor:
     __slots__ = (
         "_alarm", "_backoff", "_channels", "_clock", "_control", "_fifo", "_finished",
         "_last_send_ns", "_link", "_next_rollover_try_ns", "_refreshed", "_rollover_cause",
-        "_rollover_task", "_scheduler", "_session", "_sink", "_stalls", "_standby", "_stopped",
-        "_tasks", "_token_generation", "_tokens", "_watch", "_woke", "anchor_ns", "info",
+        "_rollover_task", "_scheduler", "_session", "_sink", "_stalls", "_stamps", "_standby",
+        "_stopped", "_tasks", "_token_generation", "_tokens", "_watch", "anchor_ns", "info",
         "monitor", "phase_ns", "sessions", "status", "target",
     )  # fmt: skip
 
@@ -194,9 +194,9 @@ class ConnectionMonitor:
         self._sink = sink
         self._tokens = tokens
         self._clock = clock
-        self._woke: Callable[[], int] | None = None
-        """When the event loop last woke from its wait for I/O, if it notes that
-        (`wakeclock.StampingEventLoop`) and this monitor reads the same clock."""
+        self._stamps: StampingSelector | None = None
+        """The event loop's note of when it last woke from its wait for I/O, if it keeps
+        one (`wakeclock.StampingEventLoop`) and this monitor reads the same clock."""
         self._last_send_ns = 0
         """When this monitor's last ping left (`_arrival_ns` checks the wake-up against it)."""
         self._stalls = stalls
@@ -490,13 +490,14 @@ class ConnectionMonitor:
         if token is not None:
             self._token_generation = token.generation
         control = self._control
-        if self._woke is None and self._clock is time.perf_counter_ns:
-            self._woke = wake_clock(asyncio.get_running_loop())
+        if self._stamps is None and self._clock is time.perf_counter_ns:
+            self._stamps = loop_stamps(asyncio.get_running_loop())
+        stamps = self._stamps
         link.tap = PongTap.attach(
             ws,
             functools.partial(self._on_pong, control) if control is not None else None,
             functools.partial(self._on_text, link),
-            self._clock if self._woke is None else self._arrival_ns,
+            self._clock if stamps is None else functools.partial(self._arrival_ns, stamps),
         )
         link.reader = asyncio.create_task(self._read(link), name=f"otel-genesys-read-{target.name}")
         return link
@@ -591,12 +592,12 @@ class ConnectionMonitor:
             if link is self._link:
                 self._alarm.wake()
 
-    def _arrival_ns(self) -> int:
+    def _arrival_ns(self, stamps: StampingSelector) -> int:
         """When the data being parsed reached the agent: the event loop's wake-up that
         reported its socket readable (before any callback of that wake-up ran), unless a
         ping of this monitor left after that wake-up; its pong may have come later, so
         then the time of reading (see `wakeclock`)."""
-        woke = self._woke() if self._woke is not None else 0
+        woke = stamps.woke_ns
         return woke if woke >= self._last_send_ns else self._clock()
 
     def _on_pong(self, session: ProbeSession, payload: bytes | None, now: int) -> None:

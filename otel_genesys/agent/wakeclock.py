@@ -33,7 +33,7 @@ from __future__ import annotations
 import asyncio
 import selectors
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Coroutine
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -68,13 +68,10 @@ class StampingEventLoop(asyncio.SelectorEventLoop):
         super().__init__(self.stamps)
 
 
-def wake_clock(loop: asyncio.AbstractEventLoop) -> Callable[[], int] | None:
-    """A function returning when ``loop`` last woke from its wait, in
-    ``time.perf_counter_ns()`` time; ``None`` when ``loop`` does not note it."""
-    if isinstance(loop, StampingEventLoop):
-        stamps = loop.stamps
-        return lambda: stamps.woke_ns
-    return None
+def loop_stamps(loop: asyncio.AbstractEventLoop) -> StampingSelector | None:
+    """The selector noting when ``loop`` last woke from its wait (its ``woke_ns``, in
+    ``time.perf_counter_ns()`` time); ``None`` when ``loop`` does not note it."""
+    return loop.stamps if isinstance(loop, StampingEventLoop) else None
 
 
 def run(main: Coroutine[Any, Any, T]) -> T:

@@ -20,6 +20,7 @@ import pytest
 from aiohttp import web
 
 from otel_genesys.agent import wakeclock
+from otel_genesys.agent.monitor import ConnectionMonitor
 from otel_genesys.agent.pongtap import PongTap
 from otel_genesys.agent.supervisor import Agent
 from otel_genesys.core.outcome import Outcome, ProbeMode
@@ -27,6 +28,7 @@ from otel_genesys.emulator import DelaySpec, Emulator, FaultSpec
 from tests.e2e.e2e_helpers import (
     Collector,
     assert_each_ping_settled_once,
+    generic_target,
     notification_target,
     wait_until,
 )
@@ -76,8 +78,8 @@ async def _pong_seen_while_the_loop_is_held(url: str, hold_s: float) -> tuple[in
     """Ping, let the pong land in the socket, then hold the loop for ``hold_s`` after the
     wake-up that reports it. Returns (sent, arrival the tap was given, parse time)."""
     loop = asyncio.get_running_loop()
-    woke = wakeclock.wake_clock(loop)
-    clock = woke if woke is not None else time.perf_counter_ns
+    stamps = wakeclock.loop_stamps(loop)
+    clock = time.perf_counter_ns if stamps is None else (lambda: stamps.woke_ns)
     seen: asyncio.Future[tuple[int, int]] = loop.create_future()
 
     def on_pong(_payload: bytes, arrival: int) -> None:
@@ -126,7 +128,7 @@ def test_the_agent_on_the_stamping_loop_reads_the_delay_the_server_adds(mode: Pr
     delay_s = 0.03
 
     async def main() -> tuple[list[float], list[float]]:
-        assert wakeclock.wake_clock(asyncio.get_running_loop()) is not None
+        assert wakeclock.loop_stamps(asyncio.get_running_loop()) is not None
         async with Emulator() as emu:
             sink = Collector()
             target = notification_target(emu, modes={mode}, timeout_ns=1_000_000_000)
@@ -134,7 +136,7 @@ def test_the_agent_on_the_stamping_loop_reads_the_delay_the_server_adds(mode: Pr
             await agent.start()
             try:
                 await wait_until(lambda: len(sink.by(mode, Outcome.OK)) >= 10, 10.0)
-                assert agent.monitors[0]._woke is not None  # it took the loop's wake-ups
+                assert agent.monitors[0]._stamps is not None  # it took the loop's wake-ups
                 plain = [o.rtt_ns / 1e6 for o in sink.by(mode, Outcome.OK)]  # type: ignore[operator]
                 start = len(sink.outcomes)
                 emu.faults.set_global(FaultSpec(pong_delay=DelaySpec.fixed(delay_s)))
@@ -151,3 +153,23 @@ def test_the_agent_on_the_stamping_loop_reads_the_delay_the_server_adds(mode: Pr
     assert len(delayed) >= 15
     assert min(delayed) >= delay_s * 1e3
     assert statistics.median(delayed) < delay_s * 1e3 + 5.0
+
+
+async def test_a_wake_up_older_than_the_last_ping_is_not_taken_as_a_pong_arrival() -> None:
+    """The guard: a pong parsed in the wake-up in which its ping left (the socket was
+    readable for other data, the pong came in meanwhile) must not get an arrival before
+    its ping; the clock is read then."""
+    async with aiohttp.ClientSession() as session:
+        monitor = ConnectionMonitor(
+            generic_target("ws://127.0.0.1:9/ws"), session=session, sink=Collector()
+        )
+        stamps = wakeclock.StampingSelector()
+        try:
+            stamps.woke_ns = 1_000
+            monitor._last_send_ns = 500  # the ping left before the wake-up: it is the arrival
+            assert monitor._arrival_ns(stamps) == 1_000
+            monitor._last_send_ns = 2_000  # a ping left after the wake-up: the clock instead
+            before = time.perf_counter_ns()
+            assert monitor._arrival_ns(stamps) >= before
+        finally:
+            stamps.close()
