@@ -536,7 +536,7 @@ def _agent_targets(spec: ClientSpec) -> list[Any]:
 
 
 _PROCESS_LEVERS = ("freeze", "uvloop", "timers", "reader", "nosend", "threadpickle", "wakeups",
-                   "readstamp")
+                   "readstamp", "wakestamp")
 """Levers applied elsewhere in the client (before the loop starts, or once connected)."""
 
 
@@ -871,6 +871,8 @@ def main(argv: list[str] | None = None) -> int:
     elif spec.kind == "agent" and "readstamp" not in spec.levers:
         from otel_genesys.agent import wakeclock
 
+        if "wakestamp" in spec.levers:
+            wakeclock.KERNEL_STAMPS = False  # the loop's wake-up, no kernel receive stamps
         result = wakeclock.run(_main(spec))  # the loop `otel-genesys run` runs on
     else:
         result = asyncio.run(_main(spec))  # readstamp: arrivals read in the callback

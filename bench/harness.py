@@ -85,6 +85,7 @@ class Plan:
             truth_delays_ms=(0.0, 1.0, 5.0, 50.0, 200.0),
             truth_modes=("notification", "control"),
             truth_kinds=("bare", "agent", "agent, export process",
+                         "agent, export process, stamped at wake-up",
                          "agent, export process, stamped at read", "websockets"),
             # Pings 250 ms apart: a 200 ms pong never overlaps the next ping. (Notification
             # pings carry no id; with overlapping pings and a timeout, FIFO matching may pair
@@ -128,6 +129,9 @@ class Plan:
                         levers=("grid=0.002",), counts=(10000,)),
                 Variant("agent, export process, grid 4 ms", "agent", telemetry="isolated",
                         levers=("grid=0.004",), counts=(10000,)),
+                # Kernel receive stamps undone: a pong's arrival is the loop's wake-up.
+                Variant("agent, export process, stamped at wake-up", "agent",
+                        telemetry="isolated", levers=("wakestamp",), counts=(1000, 10000)),
                 # The stamping loop undone: a pong's arrival read in the parsing callback.
                 Variant("agent, export process, stamped at read", "agent", telemetry="isolated",
                         levers=("readstamp",), counts=(1000, 10000)),
@@ -324,6 +328,8 @@ def _log(message: str, started: float) -> None:
 
 TRUTH_KINDS: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "agent, export process": ("agent", "isolated", ()),
+    # The pong's arrival is the loop's wake-up, as before kernel receive stamps.
+    "agent, export process, stamped at wake-up": ("agent", "isolated", ("wakestamp",)),
     # The pong's arrival read in the parsing callback, as before the stamping loop.
     "agent, export process, stamped at read": ("agent", "isolated", ("readstamp",)),
 }

@@ -428,6 +428,8 @@ BASELINES = {
         "records pickled by the shipping thread (no EncodingQueue)", "agent, export process"),
     "agent, export process, not reniced": (
         "export process at the agent's priority (not reniced)", "agent, export process"),
+    "agent, export process, stamped at wake-up": (
+        "pong arrival at the loop's wake-up (no kernel receive stamps)", "agent, export process"),
     "agent, export process, stamped at read": (
         "pong arrival read in the parsing callback (no stamping loop)", "agent, export process"),
     "agent, export process, wake-ups as before": (

@@ -40,7 +40,7 @@ from otel_genesys.agent.failures import Failure, classify, classify_close, with_
 from otel_genesys.agent.handshake_trace import timing_phases
 from otel_genesys.agent.pongtap import PongTap
 from otel_genesys.agent.stall import StallWatch
-from otel_genesys.agent.wakeclock import StampingSelector, loop_stamps
+from otel_genesys.agent.wakeclock import StampedSocket, StampingSelector, loop_stamps, rx_stamps
 from otel_genesys.config import GenericTarget, MonitorConfig, NotificationTarget
 from otel_genesys.core.backoff import Backoff
 from otel_genesys.core.events import (
@@ -497,7 +497,8 @@ class ConnectionMonitor:
             ws,
             functools.partial(self._on_pong, control) if control is not None else None,
             functools.partial(self._on_text, link),
-            self._clock if stamps is None else functools.partial(self._arrival_ns, stamps),
+            self._clock if stamps is None
+            else functools.partial(self._arrival_ns, stamps, rx_stamps(ws)),
         )
         link.reader = asyncio.create_task(self._read(link), name=f"otel-genesys-read-{target.name}")
         return link
@@ -592,13 +593,21 @@ class ConnectionMonitor:
             if link is self._link:
                 self._alarm.wake()
 
-    def _arrival_ns(self, stamps: StampingSelector) -> int:
-        """When the data being parsed reached the agent: the event loop's wake-up that
-        reported its socket readable (before any callback of that wake-up ran), unless a
-        ping of this monitor left after that wake-up; its pong may have come later, so
-        then the time of reading (see `wakeclock`)."""
+    def _arrival_ns(self, stamps: StampingSelector, rx: StampedSocket | None) -> int:
+        """When the data being parsed reached the agent (see `wakeclock`).
+
+        The kernel's receive stamp of the newest data its socket's last read returned,
+        when the socket has one that lies between this monitor's last ping and now.
+        Otherwise the event loop's wake-up that reported the socket readable (before any
+        callback of that wake-up ran), unless a ping of this monitor left after it: its
+        pong may have come later, so then the time of reading."""
+        sent = self._last_send_ns
+        if rx is not None:
+            at = rx.rx_ns()
+            if sent <= at <= self._clock():
+                return at
         woke = stamps.woke_ns
-        return woke if woke >= self._last_send_ns else self._clock()
+        return woke if woke >= sent else self._clock()
 
     def _on_pong(self, session: ProbeSession, payload: bytes | None, now: int) -> None:
         result = session.pong(payload, now)

@@ -9,11 +9,17 @@ must be the wake-up, not the parse.
 from __future__ import annotations
 
 import asyncio
+import functools
+import socket
+import ssl
 import statistics
+import struct
+import sys
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import aiohttp
 import pytest
@@ -36,8 +42,9 @@ from tests.support.loopback import serve
 
 
 @contextmanager
-def _pong_server() -> Iterator[str]:
-    """An aiohttp WebSocket server answering pings (autoping) on a thread of its own."""
+def _pong_server(tls: tuple[Path, Path] | None = None) -> Iterator[str]:
+    """An aiohttp WebSocket server answering pings (autoping) on a thread of its own;
+    over TLS with ``tls`` (certificate, key)."""
     loop = asyncio.new_event_loop()
     ready = threading.Event()
     port: list[int] = []
@@ -52,7 +59,11 @@ def _pong_server() -> Iterator[str]:
     async def start() -> web.AppRunner:
         app = web.Application()
         app.router.add_get("/ws", ws_handler)
-        runner, p = await serve(app)
+        context = None
+        if tls is not None:
+            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            context.load_cert_chain(*tls)
+        runner, p = await serve(app, context)
         port.append(p)
         ready.set()
         return runner
@@ -68,35 +79,49 @@ def _pong_server() -> Iterator[str]:
     thread.start()
     assert ready.wait(10.0)
     try:
-        yield f"ws://127.0.0.1:{port[0]}/ws"
+        yield f"{'ws' if tls is None else 'wss'}://127.0.0.1:{port[0]}/ws"
     finally:
         loop.call_soon_threadsafe(loop.stop)
         thread.join(10.0)
 
 
-async def _pong_seen_while_the_loop_is_held(url: str, hold_s: float) -> tuple[int, int, int]:
-    """Ping, let the pong land in the socket, then hold the loop for ``hold_s`` after the
-    wake-up that reports it. Returns (sent, arrival the tap was given, parse time)."""
+async def _pong_seen_while_the_loop_is_held(
+    url: str, hold_s: float, *, before_wait: bool = False
+) -> tuple[int, int, int]:
+    """Ping, let the pong land in the socket, and hold the loop for ``hold_s``: after the
+    wake-up that reports it (default), or before the loop's next wait, so that the pong
+    comes while the loop is busy. The tap's clock is the monitor's (`_arrival_ns`) on the
+    stamping loop. Returns (sent, arrival the tap was given, parse time)."""
     loop = asyncio.get_running_loop()
     stamps = wakeclock.loop_stamps(loop)
-    clock = time.perf_counter_ns if stamps is None else (lambda: stamps.woke_ns)
     seen: asyncio.Future[tuple[int, int]] = loop.create_future()
 
     def on_pong(_payload: bytes, arrival: int) -> None:
         if not seen.done():
             seen.set_result((arrival, time.perf_counter_ns()))
 
-    async with aiohttp.ClientSession() as http, http.ws_connect(url, autoping=False) as ws:
+    async with aiohttp.ClientSession() as http, http.ws_connect(
+        url, autoping=False, ssl=False
+    ) as ws:
+        monitor = ConnectionMonitor(generic_target(url), session=http, sink=Collector())
+        clock = (
+            time.perf_counter_ns
+            if stamps is None
+            else functools.partial(monitor._arrival_ns, stamps, wakeclock.rx_stamps(ws))
+        )
         tap = PongTap.attach(ws, on_pong, lambda _text, _now: None, clock)
         assert tap is not None
         reader = asyncio.create_task(tap.wait())  # arms the tap, as the monitor's reader does
         await asyncio.sleep(0.05)
-        sent = time.perf_counter_ns()
+        sent = monitor._last_send_ns = time.perf_counter_ns()
         await ws.ping(b"probe")
-        time.sleep(0.005)  # noqa: ASYNC251 - the pong reaches the socket while the loop is held
-        # Runs first in the next loop iteration: after the wait that reports the pong,
-        # before the callback that parses it.
-        loop.call_soon(time.sleep, hold_s)
+        if before_wait:
+            time.sleep(hold_s)  # noqa: ASYNC251 - busy while the pong comes; the wait follows
+        else:
+            time.sleep(0.005)  # noqa: ASYNC251 - the pong reaches the socket while the loop is held
+            # Runs first in the next loop iteration: after the wait that reports the pong,
+            # before the callback that parses it.
+            loop.call_soon(time.sleep, hold_s)
         arrival, parsed = await asyncio.wait_for(seen, 5.0)
         reader.cancel()
         tap.detach()
@@ -117,6 +142,78 @@ def test_on_a_plain_loop_the_arrival_is_read_at_the_parse() -> None:
     with _pong_server() as url:
         sent, arrival, _parsed = asyncio.run(_pong_seen_while_the_loop_is_held(url, hold))
     assert arrival - sent >= hold * 1e9  # what the stamping loop removes
+
+
+linux_only = pytest.mark.skipif(sys.platform != "linux", reason="kernel receive stamps: Linux")
+
+
+@linux_only
+def test_a_pong_that_came_while_the_loop_was_busy_has_the_kernels_arrival() -> None:
+    """The loop is busy (not waiting) when the pong comes: the wake-up that reports it
+    is after the hold, the kernel's receive stamp is not."""
+    hold = 0.04
+    with _pong_server() as url:
+        sent, arrival, parsed = wakeclock.run(
+            _pong_seen_while_the_loop_is_held(url, hold, before_wait=True)
+        )
+    assert parsed - sent >= hold * 1e9
+    assert sent <= arrival < sent + hold * 1e9 / 2
+
+
+def test_without_kernel_stamps_that_pong_has_the_late_wake_up(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The contrast: the same run with the loop's wake-up alone (what kernel stamps
+    remove)."""
+    monkeypatch.setattr(wakeclock, "KERNEL_STAMPS", False)
+    hold = 0.04
+    with _pong_server() as url:
+        sent, arrival, _parsed = wakeclock.run(
+            _pong_seen_while_the_loop_is_held(url, hold, before_wait=True)
+        )
+    assert arrival - sent >= hold * 1e9
+
+
+@linux_only
+def test_tls_links_have_kernel_stamps_too(self_signed: tuple[Path, Path]) -> None:
+    """Over TLS (asyncio reads into the TLS layer's buffer: ``recv_into``): the pong's
+    arrival is still the kernel's stamp."""
+    hold = 0.04
+    with _pong_server(self_signed) as url:
+        assert url.startswith("wss://")
+        sent, arrival, parsed = wakeclock.run(
+            _pong_seen_while_the_loop_is_held(url, hold, before_wait=True)
+        )
+    assert parsed - sent >= hold * 1e9
+    assert sent <= arrival < sent + hold * 1e9 / 2
+
+
+@linux_only
+def test_a_stamped_socket_keeps_the_receive_time_of_the_newest_data_read() -> None:
+    """Plain sockets on 127.0.0.1: the stamp is when the data came, not when it was
+    read; ``recv`` and ``recv_into`` both keep it; two sends read at once give the
+    second's."""
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        client = wakeclock._stamped(socket.create_connection(server.getsockname()))
+        peer, _ = server.accept()
+        with client, peer:
+            assert isinstance(client, wakeclock.StampedSocket)
+            assert client.rx_ns() == 0  # nothing read yet
+            sent = time.perf_counter_ns()
+            peer.sendall(b"one")
+            time.sleep(0.05)
+            assert client.recv(64) == b"one"
+            read = time.perf_counter_ns()
+            assert sent <= client.rx_ns() < read - 40_000_000
+
+            peer.sendall(b"a")
+            time.sleep(0.02)
+            second = time.perf_counter_ns()
+            peer.sendall(b"b")
+            time.sleep(0.03)
+            buf = bytearray(64)
+            assert client.recv_into(buf) == 2 and bytes(buf[:2]) == b"ab"
+            assert second <= client.rx_ns() < time.perf_counter_ns() - 20_000_000
 
 
 @pytest.mark.parametrize("mode", [ProbeMode.CONTROL, ProbeMode.NOTIFICATION])
@@ -167,9 +264,41 @@ async def test_a_wake_up_older_than_the_last_ping_is_not_taken_as_a_pong_arrival
         try:
             stamps.woke_ns = 1_000
             monitor._last_send_ns = 500  # the ping left before the wake-up: it is the arrival
-            assert monitor._arrival_ns(stamps) == 1_000
+            assert monitor._arrival_ns(stamps, None) == 1_000
             monitor._last_send_ns = 2_000  # a ping left after the wake-up: the clock instead
             before = time.perf_counter_ns()
-            assert monitor._arrival_ns(stamps) >= before
+            assert monitor._arrival_ns(stamps, None) >= before
         finally:
+            stamps.close()
+
+
+async def test_a_kernel_stamp_outside_the_last_ping_and_now_is_not_taken() -> None:
+    """The kernel's stamp is the arrival only between the monitor's last ping and now
+    (a stamp before the ping belongs to older data; one after now means the wall clock
+    stepped); otherwise the wake-up rule applies."""
+    async with aiohttp.ClientSession() as session:
+        monitor = ConnectionMonitor(
+            generic_target("ws://127.0.0.1:9/ws"), session=session, sink=Collector()
+        )
+        stamps = wakeclock.StampingSelector()
+        rx = wakeclock.StampedSocket()
+        try:
+
+            def stamp_at(perf_ns: int) -> None:  # a receive stamp at that perf_counter time
+                wall = perf_ns + time.time_ns() - time.perf_counter_ns()
+                rx.rx = struct.pack("@ll", wall // 1_000_000_000, wall % 1_000_000_000)
+
+            now = time.perf_counter_ns()
+            stamps.woke_ns = now - 1_000_000
+            monitor._last_send_ns = now - 5_000_000
+            stamp_at(now - 3_000_000)  # between the ping and now: the arrival
+            assert abs(monitor._arrival_ns(stamps, rx) - (now - 3_000_000)) < 200_000
+            stamp_at(now - 8_000_000)  # before the ping: the wake-up instead
+            assert monitor._arrival_ns(stamps, rx) == now - 1_000_000
+            stamp_at(now + 10_000_000_000)  # after now: the wake-up instead
+            assert monitor._arrival_ns(stamps, rx) == now - 1_000_000
+            rx.rx = b""  # no stamp: the wake-up
+            assert monitor._arrival_ns(stamps, rx) == now - 1_000_000
+        finally:
+            rx.close()
             stamps.close()
