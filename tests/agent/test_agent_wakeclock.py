@@ -233,7 +233,12 @@ def test_the_agent_on_the_stamping_loop_reads_the_delay_the_server_adds(mode: Pr
             await agent.start()
             try:
                 await wait_until(lambda: len(sink.by(mode, Outcome.OK)) >= 10, 10.0)
-                assert agent.monitors[0]._stamps is not None  # it took the loop's wake-ups
+                monitor = agent.monitors[0]
+                assert monitor._stamps is not None  # it took the loop's wake-ups ...
+                link = monitor._link
+                assert link is not None
+                if sys.platform == "linux":  # ... and its socket keeps the kernel's stamps
+                    assert wakeclock.rx_stamps(link.ws) is not None
                 plain = [o.rtt_ns / 1e6 for o in sink.by(mode, Outcome.OK)]  # type: ignore[operator]
                 start = len(sink.outcomes)
                 emu.faults.set_global(FaultSpec(pong_delay=DelaySpec.fixed(delay_s)))
