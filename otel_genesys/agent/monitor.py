@@ -170,7 +170,8 @@ class ConnectionMonitor:
     __slots__ = (
         "_alarm", "_backoff", "_channels", "_clock", "_control", "_fifo", "_finished",
         "_last_send_ns", "_link", "_next_rollover_try_ns", "_refreshed", "_rollover_cause",
-        "_rollover_task", "_scheduler", "_session", "_sink", "_stalls", "_stamps", "_standby",
+        "_rollover_task", "_scheduler", "_session", "_sink", "_stalls", "_stamped_arrival",
+        "_stamps", "_standby",
         "_stopped", "_tasks", "_token_generation", "_tokens", "_watch", "anchor_ns", "info",
         "monitor", "phase_ns", "sessions", "status", "target",
     )  # fmt: skip
@@ -198,6 +199,8 @@ class ConnectionMonitor:
         """The event loop's note of when it last woke from its wait for I/O, if it keeps
         one (`wakeclock.StampingEventLoop`) and this monitor reads the same clock."""
         self._last_send_ns = 0
+        self._stamped_arrival = False
+        """Whether the arrival last handed to the parser is the kernel's receive stamp."""
         """When this monitor's last ping left (`_arrival_ns` checks the wake-up against it)."""
         self._stalls = stalls
         self._watch = watch
@@ -556,6 +559,7 @@ class ConnectionMonitor:
                     await tap.wait()  # pongs and text are handled meanwhile, as they arrive
                 msg = await ws.receive()
                 now = clock()  # first thing on arrival: this is the pong's timestamp
+                self._stamped_arrival = False
                 typ = msg.type
                 if typ is pong_type:
                     if control is not None:
@@ -605,12 +609,14 @@ class ConnectionMonitor:
         if rx is not None:
             at = rx.rx_ns()
             if sent <= at <= self._clock():
+                self._stamped_arrival = True
                 return at
+        self._stamped_arrival = False
         woke = stamps.woke_ns
         return woke if woke >= sent else self._clock()
 
     def _on_pong(self, session: ProbeSession, payload: bytes | None, now: int) -> None:
-        result = session.pong(payload, now)
+        result = session.pong(payload, now, self._stamped_arrival)
         if result.outcome is not None:
             self._sink.outcome(result.outcome)
             if self._watch is not None:
@@ -750,6 +756,8 @@ class ConnectionMonitor:
             except Exception as exc:  # the ping stays outstanding and is aborted with the link
                 self._lose(link, classify(ConnectionLostError(str(exc) or "send failed")))
                 return
+            if watch is not None and self._stamps is not None:
+                session.wrote(ticket, clock())  # a stamped pong's stall window ends here
 
     # ---------------------------------------------------------------- rollover
 

@@ -141,9 +141,10 @@ class ProbeOutcome:
     error_type: str | None = None
     """Low-cardinality error class for non-OK outcomes (``timeout``…)."""
     loop_lag_ns: int = 0
-    """Worst event-loop lag observed while this ping was outstanding."""
+    """Worst event-loop lag that could have moved this sample: while the ping was
+    outstanding, or, for a pong the kernel stamped, before its write returned."""
     gc_pause_ns: int = 0
-    """Garbage-collection pause time overlapping the ping→pong window."""
+    """Garbage-collection pause time overlapping the same window."""
     confidence: Confidence = Confidence.TRUSTED
 
     def __reduce__(self) -> tuple[type[ProbeOutcome], tuple[object, ...]]:

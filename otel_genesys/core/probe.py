@@ -52,7 +52,8 @@ once (its outcome is held and returned by the next ``expire`` or ``abort``,
 and `next_deadline_ns` reports a time in the past until then).
 
 **Confidence.** With a `StallLog`, each settled ping asks for the loop lag and
-GC pause overlapping ``[sent, settled]``; above ``lag_limit_ns`` the sample is
+GC pause overlapping ``[sent, settled]`` (``[sent, written]`` for a pong the
+kernel stamped: see `ProbeSession.wrote`); above ``lag_limit_ns`` the sample is
 degraded. ``degraded_policy``: ``count`` (judge it normally, label TRUSTED),
 ``flag`` (judge it normally, label DEGRADED), ``exclude`` (label DEGRADED, keep
 it out of stability, breach streaks, the jitter estimators, the RTT
@@ -235,6 +236,7 @@ class _Ping:
         "sequence",
         "timeout_ns",
         "wall_ns",
+        "written_ns",
     )
 
     def __init__(
@@ -255,6 +257,8 @@ class _Ping:
         self.deadline_ns = sent_ns + timeout_ns
         self.ghost = False
         self.horizon_ns = 0
+        self.written_ns = 0
+        """When its write returned (`ProbeSession.wrote`); 0 until then."""
 
 
 _NO_QUEUE: deque[_Ping] = deque(maxlen=0)
@@ -365,6 +369,20 @@ class ProbeSession:
         self._sent += 1
         return PingTicket(seq, payload, ping.deadline_ns, timeout)
 
+    def wrote(self, ticket: PingTicket, now_ns: int) -> None:
+        """The ping of ``ticket`` is on the wire: its write returned at ``now_ns``.
+
+        For a pong whose arrival the kernel stamped (``pong(..., stamped=True)``), the
+        agent's own stalls can have moved the RTT only until then, so its window for
+        loop lag and GC pauses ends here instead of at the pong."""
+        if self._control:
+            ping = self._pending.get(ticket.payload)
+        else:
+            ping = next((p for p in reversed(self._queue) if p.sequence == ticket.sequence),
+                        None)  # fmt: skip
+        if ping is not None:
+            ping.written_ns = now_ns
+
     def _evict_oldest(self, now_ns: int) -> None:
         if self._control:
             ping = next(iter(self._pending.values()))
@@ -384,18 +402,21 @@ class ProbeSession:
 
     # ----------------------------------------------------------------- pongs
 
-    def pong(self, payload: bytes | None, now_ns: int) -> PongResult:
-        """Classify a pong received at ``now_ns`` and settle its ping if it has one."""
-        if self._control:
-            return self._control_pong(b"" if payload is None else payload, now_ns)
-        return self._fifo_pong(now_ns)
+    def pong(self, payload: bytes | None, now_ns: int, stamped: bool = False) -> PongResult:
+        """Classify a pong received at ``now_ns`` and settle its ping if it has one.
 
-    def _control_pong(self, payload: bytes, now_ns: int) -> PongResult:
+        ``stamped``: ``now_ns`` is the kernel's receive stamp, taken before the agent
+        saw the pong, so stalls after the ping's write (`wrote`) did not move it."""
+        if self._control:
+            return self._control_pong(b"" if payload is None else payload, now_ns, stamped)
+        return self._fifo_pong(now_ns, stamped)
+
+    def _control_pong(self, payload: bytes, now_ns: int, stamped: bool) -> PongResult:
         ping = self._pending.pop(payload, None)
         if ping is not None:
             self._outstanding -= 1
             set_bit(self._unanswered_bits, ping.sequence % RECENT_PINGS, False)
-            outcome = self._settle_ok(ping, now_ns, ambiguous=False)
+            outcome = self._settle_ok(ping, now_ns, ambiguous=False, stamped=stamped)
             return PongResult(PongKind.MATCHED, outcome, ping.sequence)
         seq = self._recent_sequence(payload)
         if seq is None:
@@ -419,7 +440,7 @@ class ProbeSession:
             return None
         return seq
 
-    def _fifo_pong(self, now_ns: int) -> PongResult:
+    def _fifo_pong(self, now_ns: int, stamped: bool) -> PongResult:
         if self._ghosts:
             self._fifo_drop_stale_ghosts(now_ns)
         queue = self._queue
@@ -435,7 +456,8 @@ class ProbeSession:
         else:
             self._outstanding -= 1
             self._ghost_consumed = False
-            outcome = self._settle_ok(head, now_ns, ambiguous=self._ambiguous)
+            outcome = self._settle_ok(head, now_ns, ambiguous=self._ambiguous,
+                                      stamped=stamped)  # fmt: skip
             result = PongResult(PongKind.MATCHED, outcome, head.sequence)
         if not queue:
             self._ambiguous = False
@@ -587,11 +609,16 @@ class ProbeSession:
             self._degraded += 1
         return (lag, gc, degraded)
 
-    def _settle_ok(self, ping: _Ping, now_ns: int, *, ambiguous: bool) -> ProbeOutcome:
+    def _settle_ok(
+        self, ping: _Ping, now_ns: int, *, ambiguous: bool, stamped: bool = False
+    ) -> ProbeOutcome:
         rtt = now_ns - ping.sent_ns
         if rtt < 0:
             rtt = 0
-        lag, gc, degraded = self._assess(ping.sent_ns, now_ns)
+        end = now_ns
+        if stamped and 0 < ping.written_ns < end:
+            end = ping.written_ns  # later stalls cannot have moved a kernel-stamped arrival
+        lag, gc, degraded = self._assess(ping.sent_ns, end)
         excluded = degraded and self._exclude
         jitter = self._jitter
         self._last_rtt_ns = rtt

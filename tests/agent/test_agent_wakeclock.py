@@ -29,7 +29,7 @@ from otel_genesys.agent import wakeclock
 from otel_genesys.agent.monitor import ConnectionMonitor
 from otel_genesys.agent.pongtap import PongTap
 from otel_genesys.agent.supervisor import Agent
-from otel_genesys.core.outcome import Outcome, ProbeMode
+from otel_genesys.core.outcome import Confidence, Outcome, ProbeMode
 from otel_genesys.emulator import DelaySpec, Emulator, FaultSpec
 from tests.e2e.e2e_helpers import (
     Collector,
@@ -307,3 +307,55 @@ async def test_a_kernel_stamp_outside_the_last_ping_and_now_is_not_taken() -> No
         finally:
             rx.close()
             stamps.close()
+
+
+async def _blocked_in_flight(pings: int) -> tuple[list[Confidence], list[float], list[int]]:
+    """The agent against the emulator delaying every pong by 60 ms; 10 ms after each ping
+    leaves, the loop is blocked for 25 ms (a fine stall tick falls due inside it). The
+    pong comes after the block. Returns each OK sample's confidence, RTT (ms) and the
+    loop lag found in its window (ns); the stall limit is the default 1 ms."""
+    async with Emulator() as emu:
+        emu.faults.set_global(FaultSpec(pong_delay=DelaySpec.fixed(0.06)))
+        sink = Collector()
+        target = notification_target(emu, modes={ProbeMode.CONTROL}, lag_limit_ns=1_000_000)
+        agent = Agent([target], sink=sink)
+        await agent.start()
+        monitor = agent.monitors[0]
+
+        async def blocker() -> None:
+            seen = 0
+            while True:
+                await asyncio.sleep(0.001)
+                if monitor._last_send_ns != seen:
+                    seen = monitor._last_send_ns
+                    await asyncio.sleep(0.01)
+                    time.sleep(0.025)  # noqa: ASYNC251 - the stall under test
+
+        task = asyncio.create_task(blocker())
+        try:
+            await wait_until(lambda: len(sink.by(ProbeMode.CONTROL, Outcome.OK)) >= pings, 20.0)
+        finally:
+            task.cancel()
+            await agent.stop()
+        ok = sink.by(ProbeMode.CONTROL, Outcome.OK)[1:]  # the first may precede the blocker
+        rtts = [o.rtt_ns / 1e6 for o in ok]  # type: ignore[operator]
+        return [o.confidence for o in ok], rtts, [o.loop_lag_ns for o in ok]
+
+
+@linux_only
+def test_a_stall_while_the_ping_is_in_flight_does_not_degrade_a_kernel_stamped_pong() -> None:
+    """The kernel stamped the pong: the loop's stall before it came did not move the
+    RTT, and the sample stays trusted (its window ends when the ping was written)."""
+    confidences, rtts, lags = wakeclock.run(_blocked_in_flight(8))
+    assert len(confidences) >= 7
+    assert all(c is Confidence.TRUSTED for c in confidences), (confidences, lags)
+    assert max(lags) < 1_000_000
+    assert min(rtts) >= 60.0 and statistics.median(rtts) < 70.0
+
+
+def test_on_a_plain_loop_the_same_stall_degrades_the_sample() -> None:
+    """The contrast: read in the callback, the pong could have been delayed by the
+    stall, so the sample is flagged."""
+    confidences, _rtts, lags = asyncio.run(_blocked_in_flight(8))
+    assert sum(c is Confidence.DEGRADED for c in confidences) >= len(confidences) // 2, lags
+    assert max(lags) >= 5_000_000

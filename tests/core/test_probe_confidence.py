@@ -87,3 +87,39 @@ def test_without_a_stall_log_everything_is_trusted() -> None:
     t = s.send(0, WALL0)
     o = s.pong(t.payload, 10 * MS).outcome
     assert o is not None and o.confidence is Confidence.TRUSTED and s.counters.degraded == 0
+
+
+def stamped_run(mode: ProbeMode, *, stamped: bool, written_after_ms: float | None) -> ProbeOutcome:
+    """One probe at 1 s with a 300 ms RTT over the loop blocked 1000..1005 ms; its write
+    returned ``written_after_ms`` after the ping's timestamp (``None``: never told)."""
+    s = session(mode, stalls=stalled_log(), degraded_policy="flag", max_latency_ns=1_000 * MS)
+    sent = 1_000 * MS - 2 * MS  # the ping's timestamp: 2 ms before the loop blocks
+    t = s.send(sent, WALL0)
+    if written_after_ms is not None:
+        s.wrote(t, sent + int(written_after_ms * MS))
+    r = s.pong(t.payload if mode is ProbeMode.CONTROL else None, sent + 300 * MS, stamped)
+    assert r.outcome is not None
+    return r.outcome
+
+
+def test_a_kernel_stamped_pong_is_not_degraded_by_a_stall_after_its_ping_was_written() -> None:
+    """The kernel stamped the pong before the agent saw it: the loop blocked while the
+    ping was in flight did not move the RTT, so the window ends at the ping's write."""
+    for mode in (ProbeMode.CONTROL, ProbeMode.NOTIFICATION):
+        clean = stamped_run(mode, stamped=True, written_after_ms=0.1)
+        assert (clean.loop_lag_ns, clean.confidence) == (0, Confidence.TRUSTED), mode
+        assert clean.rtt_ns == 300 * MS
+        # the same pong read by the agent itself: the stall may have delayed it
+        read = stamped_run(mode, stamped=False, written_after_ms=0.1)
+        assert (read.loop_lag_ns, read.confidence) == (5 * MS, Confidence.DEGRADED), mode
+
+
+def test_a_stall_before_the_write_still_degrades_a_kernel_stamped_pong() -> None:
+    """A stall between the ping's timestamp and its write is in the RTT whoever stamps
+    the pong; and a ping whose write was never reported keeps the whole window."""
+    for mode in (ProbeMode.CONTROL, ProbeMode.NOTIFICATION):
+        slow_write = stamped_run(mode, stamped=True, written_after_ms=6.0)  # at 1004 ms
+        # the stall clipped to the window that ends at the write: 1000..1004 ms
+        assert (slow_write.loop_lag_ns, slow_write.confidence) == (4 * MS, Confidence.DEGRADED)
+        untold = stamped_run(mode, stamped=True, written_after_ms=None)
+        assert untold.confidence is Confidence.DEGRADED, mode
