@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import secrets
 import shlex
@@ -55,12 +56,31 @@ def main(argv: list[str] | None = None) -> int:
         if missing:
             parser.error(f"unknown variant(s) {missing}; known: {list(known)}")
         plan = replace(plan, variants=tuple(replace(known[w], counts=()) for w in wanted))
+    absent = _absent_extras(plan)
+    if absent:
+        parser.error(f"{', '.join(absent)} not installed: `make bench` installs the bench "
+                     "extra (or .venv/bin/pip install -e '.[bench]')")  # fmt: skip
     seed = args.seed if args.seed is not None else secrets.randbelow(1_000_000)
     plan = replace(plan, order_seed=seed)
     command = "python -m bench " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
     run(plan, args.out, command=command.strip())
     print(args.out / "REPORT.md")
     return 0
+
+
+def _absent_extras(plan: Plan) -> list[str]:
+    """What the plan's suites need from the bench extra and this environment lacks (a
+    run without them would leave their rows empty, or its profile out)."""
+    needs = []
+    if "scale" in plan.suites and any("uvloop" in v.levers for v in plan.variants):
+        needs.append(("uvloop", importlib.util.find_spec("uvloop") is not None))
+    if ("truth" in plan.suites and "websockets" in plan.truth_kinds) or (
+        "scale" in plan.suites and any(v.kind == "websockets" for v in plan.variants)
+    ):
+        needs.append(("websockets", importlib.util.find_spec("websockets") is not None))
+    if "profile" in plan.suites and plan.profile_count > 0:  # where run_profile looks
+        needs.append(("py-spy", Path(sys.executable).with_name("py-spy").exists()))
+    return [name for name, present in needs if not present]
 
 
 if __name__ == "__main__":
