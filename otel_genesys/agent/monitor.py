@@ -171,9 +171,8 @@ class ConnectionMonitor:
         "_alarm", "_backoff", "_channels", "_clock", "_control", "_fifo", "_finished",
         "_last_send_ns", "_link", "_next_rollover_try_ns", "_refreshed", "_rollover_cause",
         "_rollover_task", "_scheduler", "_session", "_sink", "_stalls", "_stamped_arrival",
-        "_stamps", "_standby",
-        "_stopped", "_tasks", "_token_generation", "_tokens", "_watch", "anchor_ns", "info",
-        "monitor", "phase_ns", "sessions", "status", "target",
+        "_stamps", "_standby", "_stopped", "_tasks", "_token_generation", "_tokens", "_watch",
+        "anchor_ns", "info", "monitor", "phase_ns", "sessions", "status", "target",
     )  # fmt: skip
 
     def __init__(
@@ -199,9 +198,9 @@ class ConnectionMonitor:
         """The event loop's note of when it last woke from its wait for I/O, if it keeps
         one (`wakeclock.StampingEventLoop`) and this monitor reads the same clock."""
         self._last_send_ns = 0
+        """When this monitor's last ping left (`_arrival_ns` checks the wake-up against it)."""
         self._stamped_arrival = False
         """Whether the arrival last handed to the parser is the kernel's receive stamp."""
-        """When this monitor's last ping left (`_arrival_ns` checks the wake-up against it)."""
         self._stalls = stalls
         self._watch = watch
         """Told of every ping sent and every outcome, so it watches the loop finely

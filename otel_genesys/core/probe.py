@@ -377,9 +377,9 @@ class ProbeSession:
         loop lag and GC pauses ends here instead of at the pong."""
         if self._control:
             ping = self._pending.get(ticket.payload)
-        else:
-            ping = next((p for p in reversed(self._queue) if p.sequence == ticket.sequence),
-                        None)  # fmt: skip
+        else:  # the newest in the queue, unless its pong already took it out
+            queue = self._queue
+            ping = queue[-1] if queue and queue[-1].sequence == ticket.sequence else None
         if ping is not None:
             ping.written_ns = now_ns
 

@@ -298,8 +298,10 @@ async def test_a_kernel_stamp_outside_the_last_ping_and_now_is_not_taken() -> No
             monitor._last_send_ns = now - 5_000_000
             stamp_at(now - 3_000_000)  # between the ping and now: the arrival
             assert abs(monitor._arrival_ns(stamps, rx) - (now - 3_000_000)) < 200_000
+            assert monitor._stamped_arrival  # told to the session with the pong
             stamp_at(now - 8_000_000)  # before the ping: the wake-up instead
             assert monitor._arrival_ns(stamps, rx) == now - 1_000_000
+            assert not monitor._stamped_arrival
             stamp_at(now + 10_000_000_000)  # after now: the wake-up instead
             assert monitor._arrival_ns(stamps, rx) == now - 1_000_000
             rx.rx = b""  # no stamp: the wake-up
