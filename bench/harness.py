@@ -108,7 +108,7 @@ class Plan:
                 # The event-loop lever: the shipped placement on uvloop instead of asyncio.
                 Variant("agent, export process, uvloop", "agent", telemetry="isolated",
                         levers=("uvloop",), counts=(5000, 10000)),
-                Variant("agent, no telemetry", "agent", telemetry="off", counts=(1, 10000)),
+                Variant("agent, no telemetry", "agent", telemetry="off", counts=(1, 1000, 10000)),
                 # The shared alarm clock undone: one asyncio timer per connection's alarm.
                 Variant("agent, export process, timer per alarm", "agent", telemetry="isolated",
                         levers=("timers",), counts=(1000, 10000)),

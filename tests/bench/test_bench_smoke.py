@@ -179,3 +179,22 @@ def test_bench_optimisation_ratio_is_after_over_before_per_repetition() -> None:
     assert (before.low, before.high) == pytest.approx((2.0, 8.0))
     assert (after.low, after.high) == pytest.approx((1.0, 2.0))
     assert (ratio.low, ratio.high) == pytest.approx((0.25, 0.5))
+
+
+def test_bench_peer_cpu_is_judged_for_both_placements_and_shown_for_measurement_alone() -> None:
+    # websockets 2.0 s, the thread placement 3.0 s, the export process 1.5 s, the agent
+    # without telemetry 1.8 s, for the same cycles: one verdict per placement, and the
+    # measurement-alone row reported beside them.
+    records = [
+        _scale(0, "bare", 1.0, 500_000), _scale(0, "websockets", 2.0, 500_000),
+        _scale(0, "agent", 3.0, 500_000), _scale(0, "agent, export process", 1.5, 500_000),
+        _scale(0, "agent, no telemetry", 1.8, 500_000),
+    ]
+    results = Results(plan={}, machine={}, started="", command="")
+    rows = {t[0]: t for t in targets(results, [], scale_rows(records))}
+    thread = rows["5. Peer CPU per cycle at 100: ours ≤ websockets"]
+    isolated = rows["5. Peer CPU per cycle at 100: ours ≤ websockets [export process]"]
+    alone = rows["5. Peer CPU per cycle at 100, measurement alone (reported)"]
+    assert thread[2] != "holds" and "3000 µs vs websockets 2000 µs" in thread[1]
+    assert isolated[2] == "holds" and "1500 µs" in isolated[1]
+    assert alone[2] == "reported" and "agent, no telemetry 1800 µs" in alone[1]
