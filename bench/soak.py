@@ -117,6 +117,14 @@ class SoakResult:
     export_growth_pct: float = 0.0
     """With ``--export-process``: the export process's RSS, late against early (its heap
     blocks live in that process and are not counted here)."""
+    export_anon_early_mib: float = 0.0
+    export_anon_late_mib: float = 0.0
+    """The anonymous part of that RSS (heaps, stacks: RSS less its file-backed pages),
+    same thirds. Reported, not judged: it tells a heap that grows from code pages and
+    shared libraries touched for the first time late in a run."""
+    export_threads: tuple[int, int] = (0, 0)
+    """Fewest and most threads the export process had at a sample after warm-up (a
+    thread pool that grows under a burst raises its RSS by its threads' stacks)."""
     samples: list[tuple[int, float, int]] = field(default_factory=list)
     """(cycles done, RSS MiB, live heap blocks) along the run."""
     details: dict[str, int] = field(default_factory=dict)
@@ -169,8 +177,20 @@ class Memory:
         self.samples: list[tuple[int, float, int]] = []
         self.export_samples: list[float] = []
         """RSS (MiB) of the export process at each sample, when there is one."""
+        self.export_anon: list[float] = []
+        """Its anonymous RSS (MiB), sample by sample."""
+        self.export_threads: list[int] = []
+        """Its thread count, sample by sample."""
         self.trace = trace
         self._baseline: tracemalloc.Snapshot | None = None
+
+    def sample_export(self, export: psutil.Process) -> None:
+        """The export process's RSS, its anonymous part and its threads, now."""
+        info = export.memory_info()
+        self.export_samples.append(info.rss / 2**20)
+        # Linux: `shared` is the resident file-backed and shared-memory pages (statm).
+        self.export_anon.append((info.rss - getattr(info, "shared", 0)) / 2**20)
+        self.export_threads.append(export.num_threads())
 
     def sample(self, done: int) -> None:
         value = rss_mib()
@@ -240,6 +260,12 @@ class Memory:
         series_early, series_late = early_late(2)
         large_early, large_late = early_late(3)
         export_early, export_late = early_late(4)
+        # The export process's anonymous RSS and threads: reported, not judged.
+        anon = [a for (n, *_), a in zip(self.samples, self.export_anon, strict=False)
+                if n >= self.warm_at] or self.export_anon[-1:] or [0.0]
+        threads = [t for (n, *_), t in zip(self.samples, self.export_threads, strict=False)
+                   if n >= self.warm_at] or self.export_threads[-1:] or [0]
+        anon_third = max(1, len(anon) // 3)
         growth = pct(rss_early, rss_late)
         blocks_growth = pct(blocks_early, blocks_late)
         export_growth = pct(export_early, export_late)
@@ -268,6 +294,9 @@ class Memory:
             export_rss_early_mib=round(export_early, 2),
             export_rss_late_mib=round(export_late, 2),
             export_growth_pct=round(export_growth, 3),
+            export_anon_early_mib=round(_median(anon[:anon_third]), 2),
+            export_anon_late_mib=round(_median(anon[-anon_third:]), 2),
+            export_threads=(min(threads), max(threads)),
             samples=self.samples,
             ok=growth <= limit_pct and net_growth <= limit_pct and export_growth <= limit_pct,
         )
@@ -499,7 +528,7 @@ async def soak_socket(args: argparse.Namespace) -> SoakResult:
                 telemetry.force_flush(5.0)
                 memory.sample(done[0])
                 if export is not None:
-                    memory.export_samples.append(export.memory_info().rss / 2**20)
+                    memory.sample_export(export)
                 next_sample = done[0] + step
                 _, rss, blocks = memory.samples[-1]
                 print(
@@ -507,13 +536,14 @@ async def soak_socket(args: argparse.Namespace) -> SoakResult:
                     f"series {memory.series_samples[-1]}  large counts {memory.large_samples[-1]}  "
                     f"queued {telemetry.recorder.queued}"
                     + (f"  export process rss {memory.export_samples[-1]:.1f} MiB"
-                       if export is not None else ""),
+                       f" (anonymous {memory.export_anon[-1]:.1f}, threads "
+                       f"{memory.export_threads[-1]})" if export is not None else ""),
                     file=sys.stderr,
                 )  # fmt: skip
         telemetry.force_flush(5.0)
         memory.sample(done[0])
         if export is not None:
-            memory.export_samples.append(export.memory_info().rss / 2**20)
+            memory.sample_export(export)
         sites = memory.growth_sites()  # before stopping: what the running agent holds
         await agent.stop()
         seconds = time.perf_counter() - started

@@ -87,3 +87,37 @@ def test_the_collector_down_endpoint_refuses_connections() -> None:
         with socket.socket() as client, pytest.raises(ConnectionRefusedError):
             client.settimeout(5)
             client.connect(("127.0.0.1", url.port))
+
+
+def test_the_export_process_anonymous_memory_and_threads_are_reported_not_judged() -> None:
+    memory = _memory([100_000] * 6, [0] * 6)
+    memory.export_samples = [80.0] * 6
+    memory.export_anon = [40.0, 40.2, 41.0, 41.0, 42.0, 42.2]
+    memory.export_threads = [11, 11, 12, 11, 13, 11]
+    result = memory.result("socket", 6, 1.0, limit_pct=1.0)
+    assert (result.export_anon_early_mib, result.export_anon_late_mib) == (40.1, 42.1)
+    assert result.export_threads == (11, 13)
+    assert result.ok  # judged on RSS alone, which is flat here
+
+    without = _memory([100_000] * 6, [0] * 6).result("socket", 6, 1.0, limit_pct=1.0)
+    assert (without.export_anon_late_mib, without.export_threads) == (0.0, (0, 0))
+
+
+def test_an_export_process_sample_reads_rss_its_anonymous_part_and_threads() -> None:
+    import threading
+
+    import psutil
+
+    memory = soak.Memory(cycles=1, warmup=0.0)
+    stop = threading.Event()
+    worker = threading.Thread(target=stop.wait)
+    worker.start()
+    try:
+        memory.sample_export(psutil.Process())  # this process stands in for the export one
+    finally:
+        stop.set()
+        worker.join()
+    (rss,), (anon,), (threads,) = (memory.export_samples, memory.export_anon,
+                                   memory.export_threads)
+    assert 0.0 < anon < rss  # code and libraries are file-backed: never all anonymous
+    assert threads >= 2
