@@ -81,12 +81,13 @@ class StampedSocket(socket.socket):
     """
 
     rx = b""
-    """The last stamp received, as the kernel sent it (``b""`` before any)."""
+    """The stamp of the last read, as the kernel sent it: ``b""`` before any, and after
+    a read whose data came unstamped (Linux turns stamps on for the host a moment after
+    the first socket asks), so no older data's stamp stands in for it."""
 
     def recv(self, bufsize: int, flags: int = 0, /) -> bytes:
         data, anc, _flags, _addr = self.recvmsg(bufsize, _ANC_SPACE, flags)
-        if anc:
-            self.rx = anc[0][2]
+        self.rx = anc[0][2] if anc else b""
         return data
 
     def recv_into(self, buffer: Any, nbytes: int = 0, flags: int = 0, /) -> int:
@@ -94,8 +95,7 @@ class StampedSocket(socket.socket):
             buffer = memoryview(buffer)[:nbytes]
         read: int
         read, anc, _flags, _addr = self.recvmsg_into((buffer,), _ANC_SPACE, flags)
-        if anc:
-            self.rx = anc[0][2]
+        self.rx = anc[0][2] if anc else b""
         return read
 
     def rx_ns(self) -> int:

@@ -41,6 +41,23 @@ from tests.e2e.e2e_helpers import (
 from tests.support.loopback import serve
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _host_stamps_on() -> Iterator[None]:
+    """One stamped socket open for the whole module, stamped once: Linux turns receive
+    stamps on for the host a moment after the first socket asks for them and off after
+    the last one closes, and a test's data must not fall in that moment."""
+    if not sys.platform.startswith("linux"):
+        yield
+        return
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        client = wakeclock._stamped(socket.create_connection(server.getsockname()))
+        peer, _ = server.accept()
+        with client, peer:
+            assert isinstance(client, wakeclock.StampedSocket)
+            _until_stamped(client, peer)
+            yield
+
+
 @contextmanager
 def _pong_server(tls: tuple[Path, Path] | None = None) -> Iterator[str]:
     """An aiohttp WebSocket server answering pings (autoping) on a thread of its own;
@@ -188,6 +205,20 @@ def test_tls_links_have_kernel_stamps_too(self_signed: tuple[Path, Path]) -> Non
     assert sent <= arrival < sent + hold * 1e9 / 2
 
 
+def _until_stamped(client: wakeclock.StampedSocket, peer: socket.socket) -> None:
+    """Exchange bytes until one arrives stamped. Linux turns receive stamps on for the
+    whole host a moment after the first socket asks for them (deferred work), and again
+    after the last one that had them closed: data that came in between has none."""
+    deadline = time.monotonic() + 5.0
+    while True:
+        peer.sendall(b"w")
+        assert client.recv(64) == b"w"
+        if client.rx_ns() or time.monotonic() > deadline:
+            break
+        time.sleep(0.005)
+    assert client.rx_ns(), "no receive stamp within 5 s"
+
+
 @linux_only
 def test_a_stamped_socket_keeps_the_receive_time_of_the_newest_data_read() -> None:
     """Plain sockets on 127.0.0.1: the stamp is when the data came, not when it was
@@ -199,6 +230,7 @@ def test_a_stamped_socket_keeps_the_receive_time_of_the_newest_data_read() -> No
         with client, peer:
             assert isinstance(client, wakeclock.StampedSocket)
             assert client.rx_ns() == 0  # nothing read yet
+            _until_stamped(client, peer)
             sent = time.perf_counter_ns()
             peer.sendall(b"one")
             time.sleep(0.05)
@@ -214,6 +246,29 @@ def test_a_stamped_socket_keeps_the_receive_time_of_the_newest_data_read() -> No
             buf = bytearray(64)
             assert client.recv_into(buf) == 2 and bytes(buf[:2]) == b"ab"
             assert second <= client.rx_ns() < time.perf_counter_ns() - 20_000_000
+
+
+@linux_only
+@pytest.mark.parametrize("read", ["recv", "recv_into"])
+def test_a_read_of_unstamped_data_leaves_no_stamp_behind(read: str) -> None:
+    """Data that came without a stamp (here: stamps turned off on the socket; in the
+    field, the moment before the host turns them on) clears the stamp, so the older
+    data's stamp is not taken for it."""
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        client = wakeclock._stamped(socket.create_connection(server.getsockname()))
+        peer, _ = server.accept()
+        with client, peer:
+            assert isinstance(client, wakeclock.StampedSocket)
+            _until_stamped(client, peer)
+            client.setsockopt(socket.SOL_SOCKET, wakeclock._SO_TIMESTAMPNS or 0, 0)
+            peer.sendall(b"late")
+            time.sleep(0.02)
+            if read == "recv":
+                assert client.recv(64) == b"late"
+            else:
+                buf = bytearray(64)
+                assert client.recv_into(buf) == 4
+            assert client.rx == b"" and client.rx_ns() == 0
 
 
 @pytest.mark.parametrize("mode", [ProbeMode.CONTROL, ProbeMode.NOTIFICATION])
