@@ -49,13 +49,20 @@ def _host_stamps_on() -> Iterator[None]:
     if not sys.platform.startswith("linux"):
         yield
         return
+    with _stamped_pair() as (client, peer):
+        _until_stamped(client, peer)
+        yield
+
+
+@contextmanager
+def _stamped_pair() -> Iterator[tuple[wakeclock.StampedSocket, socket.socket]]:
+    """A stamped client socket connected to a plain peer on 127.0.0.1."""
     with socket.create_server(("127.0.0.1", 0)) as server:
         client = wakeclock._stamped(socket.create_connection(server.getsockname()))
         peer, _ = server.accept()
         with client, peer:
             assert isinstance(client, wakeclock.StampedSocket)
-            _until_stamped(client, peer)
-            yield
+            yield client, peer
 
 
 @contextmanager
@@ -224,28 +231,24 @@ def test_a_stamped_socket_keeps_the_receive_time_of_the_newest_data_read() -> No
     """Plain sockets on 127.0.0.1: the stamp is when the data came, not when it was
     read; ``recv`` and ``recv_into`` both keep it; two sends read at once give the
     second's."""
-    with socket.create_server(("127.0.0.1", 0)) as server:
-        client = wakeclock._stamped(socket.create_connection(server.getsockname()))
-        peer, _ = server.accept()
-        with client, peer:
-            assert isinstance(client, wakeclock.StampedSocket)
-            assert client.rx_ns() == 0  # nothing read yet
-            _until_stamped(client, peer)
-            sent = time.perf_counter_ns()
-            peer.sendall(b"one")
-            time.sleep(0.05)
-            assert client.recv(64) == b"one"
-            read = time.perf_counter_ns()
-            assert sent <= client.rx_ns() < read - 40_000_000
+    with _stamped_pair() as (client, peer):
+        assert client.rx_ns() == 0  # nothing read yet
+        _until_stamped(client, peer)
+        sent = time.perf_counter_ns()
+        peer.sendall(b"one")
+        time.sleep(0.05)
+        assert client.recv(64) == b"one"
+        read = time.perf_counter_ns()
+        assert sent <= client.rx_ns() < read - 40_000_000
 
-            peer.sendall(b"a")
-            time.sleep(0.02)
-            second = time.perf_counter_ns()
-            peer.sendall(b"b")
-            time.sleep(0.03)
-            buf = bytearray(64)
-            assert client.recv_into(buf) == 2 and bytes(buf[:2]) == b"ab"
-            assert second <= client.rx_ns() < time.perf_counter_ns() - 20_000_000
+        peer.sendall(b"a")
+        time.sleep(0.02)
+        second = time.perf_counter_ns()
+        peer.sendall(b"b")
+        time.sleep(0.03)
+        buf = bytearray(64)
+        assert client.recv_into(buf) == 2 and bytes(buf[:2]) == b"ab"
+        assert second <= client.rx_ns() < time.perf_counter_ns() - 20_000_000
 
 
 @linux_only
@@ -254,21 +257,17 @@ def test_a_read_of_unstamped_data_leaves_no_stamp_behind(read: str) -> None:
     """Data that came without a stamp (here: stamps turned off on the socket; in the
     field, the moment before the host turns them on) clears the stamp, so the older
     data's stamp is not taken for it."""
-    with socket.create_server(("127.0.0.1", 0)) as server:
-        client = wakeclock._stamped(socket.create_connection(server.getsockname()))
-        peer, _ = server.accept()
-        with client, peer:
-            assert isinstance(client, wakeclock.StampedSocket)
-            _until_stamped(client, peer)
-            client.setsockopt(socket.SOL_SOCKET, wakeclock._SO_TIMESTAMPNS or 0, 0)
-            peer.sendall(b"late")
-            time.sleep(0.02)
-            if read == "recv":
-                assert client.recv(64) == b"late"
-            else:
-                buf = bytearray(64)
-                assert client.recv_into(buf) == 4
-            assert client.rx == b"" and client.rx_ns() == 0
+    with _stamped_pair() as (client, peer):
+        _until_stamped(client, peer)
+        client.setsockopt(socket.SOL_SOCKET, wakeclock._SO_TIMESTAMPNS or 0, 0)
+        peer.sendall(b"late")
+        time.sleep(0.02)
+        if read == "recv":
+            assert client.recv(64) == b"late"
+        else:
+            buf = bytearray(64)
+            assert client.recv_into(buf) == 4
+        assert client.rx == b"" and client.rx_ns() == 0
 
 
 @pytest.mark.parametrize("mode", [ProbeMode.CONTROL, ProbeMode.NOTIFICATION])
