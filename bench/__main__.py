@@ -10,7 +10,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from bench.harness import RESULTS, Plan, run
+from bench.harness import PYSPY, RESULTS, Plan, run
 
 SUITES = ("truth", "scale", "profile", "instrumentation")
 
@@ -78,8 +78,8 @@ def _absent_extras(plan: Plan) -> list[str]:
         "scale" in plan.suites and any(v.kind == "websockets" for v in plan.variants)
     ):
         needs.append(("websockets", importlib.util.find_spec("websockets") is not None))
-    if "profile" in plan.suites and plan.profile_count > 0:  # where run_profile looks
-        needs.append(("py-spy", Path(sys.executable).with_name("py-spy").exists()))
+    if "profile" in plan.suites and plan.profile_count > 0:
+        needs.append(("py-spy", PYSPY.exists()))
     return [name for name, present in needs if not present]
 
 

@@ -458,13 +458,16 @@ def run_scale(plan: Plan, sink: DiscardSink, log: Callable[[str], None],
     return out
 
 
+PYSPY = Path(sys.executable).with_name("py-spy")
+"""Where the profile suite finds py-spy: beside this interpreter (the bench extra)."""
+
+
 def run_profile(plan: Plan, sink: DiscardSink, log: Callable[[str], None]
                 ) -> dict[str, Any] | None:
     """py-spy over one agent run (shipped defaults) at ``profile_count`` connections."""
-    pyspy = Path(sys.executable).with_name("py-spy")
     if plan.profile_count <= 0:
         return None
-    if not pyspy.exists():
+    if not PYSPY.exists():
         return {"error": "py-spy is not installed (.venv/bin/pip install py-spy)"}
     import tempfile
 
@@ -476,7 +479,7 @@ def run_profile(plan: Plan, sink: DiscardSink, log: Callable[[str], None]
         spec = _variant_spec(plan, Variant("agent", "agent"), plan.profile_count, server, sink)
         spec = replace(spec, window_s=10.0)
         log(f"profile: py-spy on the agent at {plan.profile_count} connections")
-        wrap = [str(pyspy), "record", "--rate", "250", "--threads", "--nonblocking",
+        wrap = [str(PYSPY), "record", "--rate", "250", "--threads", "--nonblocking",
                 "--format", "raw", "--output", str(raw), "--"]
         result = run_client(spec, timeout_s=300, wrap=wrap)
     finally:

@@ -505,8 +505,9 @@ def _le(s: Spread, limit: float) -> bool | None:
 
 
 ISOLATED = "agent, export process"
-NO_TELEMETRY = "agent, no telemetry"
 """The scale variant with the export process, as `otel-genesys run` places telemetry."""
+NO_TELEMETRY = "agent, no telemetry"
+"""The scale variant with no recorder: the measurement alone."""
 
 
 def _row(rows: list[ScaleRow], variant: str, n: int) -> ScaleRow | None:

@@ -236,14 +236,17 @@ class Memory:
         limit_pct: float,
         per_series: float = 0.0,
     ) -> SoakResult:
-        # One row per sample: RSS, heap blocks, series, large counts, export RSS (0: none).
-        exports = self.export_samples or [0.0] * len(self.samples)
+        # One row per sample: RSS, heap blocks, series, large counts, and the export
+        # process's RSS, anonymous RSS and threads (0: no export process).
+        none = [0.0] * len(self.samples)
         rows = [
-            (n, rss, float(blocks), float(k), float(v), x)
-            for (n, rss, blocks), k, v, x in zip(
-                self.samples, self.series_samples, self.large_samples, exports, strict=True
+            (n, rss, float(blocks), float(k), float(v), x, a, float(t))
+            for (n, rss, blocks), k, v, x, a, t in zip(
+                self.samples, self.series_samples, self.large_samples,
+                self.export_samples or none, self.export_anon or none,
+                self.export_threads or none, strict=True,
             )
-        ]
+        ]  # fmt: skip
         after = [r[1:] for r in rows if r[0] >= self.warm_at] or [r[1:] for r in rows[-1:]]
         third = max(1, len(after) // 3)
 
@@ -260,12 +263,8 @@ class Memory:
         series_early, series_late = early_late(2)
         large_early, large_late = early_late(3)
         export_early, export_late = early_late(4)
-        # The export process's anonymous RSS and threads: reported, not judged.
-        anon = [a for (n, *_), a in zip(self.samples, self.export_anon, strict=False)
-                if n >= self.warm_at] or self.export_anon[-1:] or [0.0]
-        threads = [t for (n, *_), t in zip(self.samples, self.export_threads, strict=False)
-                   if n >= self.warm_at] or self.export_threads[-1:] or [0]
-        anon_third = max(1, len(anon) // 3)
+        anon_early, anon_late = early_late(5)  # reported, not judged
+        threads = [int(r[6]) for r in after]
         growth = pct(rss_early, rss_late)
         blocks_growth = pct(blocks_early, blocks_late)
         export_growth = pct(export_early, export_late)
@@ -294,8 +293,8 @@ class Memory:
             export_rss_early_mib=round(export_early, 2),
             export_rss_late_mib=round(export_late, 2),
             export_growth_pct=round(export_growth, 3),
-            export_anon_early_mib=round(_median(anon[:anon_third]), 2),
-            export_anon_late_mib=round(_median(anon[-anon_third:]), 2),
+            export_anon_early_mib=round(anon_early, 2),
+            export_anon_late_mib=round(anon_late, 2),
             export_threads=(min(threads), max(threads)),
             samples=self.samples,
             ok=growth <= limit_pct and net_growth <= limit_pct and export_growth <= limit_pct,
