@@ -65,7 +65,7 @@ import tempfile
 import time
 import tracemalloc
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -331,7 +331,7 @@ def blocks_per_series(targets: int = 200, rounds: int = 5) -> float:
     per_round: list[float] = []
     for r in range(rounds):
         breach = (Breach(f"soak-calibration-{r}", 2_000_000, 1_000_000, 1),)
-        batch = [replace(o, sequence=2 + r, breaches=breach) for o in first]
+        batch = [o._replace(sequence=2 + r, breaches=breach) for o in first]
         gc.collect()
         blocks, series = sys.getallocatedblocks(), metrics.series_count()
         for o in batch:

@@ -12,6 +12,11 @@ Side by side in one process, on the same outcomes (1,000 targets, OK probes,
 - **metric export**: encoding one collection of those targets' metrics with
   the SDK's ``encode_metrics`` against ``encode_metrics_request``, per point;
   the two byte strings are checked equal first;
+- **outcome**: building one ``ProbeOutcome`` as the probe path does (keyword
+  arguments) and unpickling one in a batch as the export process does,
+  against the same fields in a frozen slotted dataclass (what ``ProbeOutcome``
+  was before it became a named tuple) pickled as its class and a tuple of
+  values;
 - **hand-off** (no comparison): pickling a batch of outcomes as the agent's
   process does for the export process (targets by reference once defined), and
   unpickling it as the export process does, per outcome;
@@ -35,7 +40,7 @@ import pickle
 import time
 import tracemalloc
 from collections.abc import Callable, Sequence
-from dataclasses import replace
+from dataclasses import make_dataclass, replace
 from typing import Any
 
 from opentelemetry.exporter.otlp.proto.common.metrics_encoder import encode_metrics
@@ -95,6 +100,50 @@ def best_us(work: Callable[[], object], count: int, rounds: int) -> float:
         work()
         best = min(best, time.process_time() - start)
     return best / count * 1e6
+
+
+_FIELDS = ProbeOutcome._fields
+
+
+def _frozen_outcome_type() -> type:
+    """``ProbeOutcome``'s fields in a frozen slotted dataclass, pickled as the class
+    and a tuple of its values (the outcome's form before it became a named tuple)."""
+    cls = make_dataclass(
+        "FrozenOutcome",
+        list(zip(_FIELDS, [object] * len(_FIELDS), strict=True)),
+        frozen=True,
+        slots=True,
+    )
+    cls.__module__ = __name__  # found by name when unpickled
+
+    def reduce(self: Any) -> tuple[Any, tuple[Any, ...]]:
+        return (cls, tuple(getattr(self, f) for f in _FIELDS))
+
+    cls.__reduce__ = reduce
+    return cls
+
+
+FrozenOutcome = _frozen_outcome_type()
+
+
+def _outcome_costs(batch: list[ProbeOutcome], rounds: int) -> dict[str, float]:
+    """Build and unpickle cost of one outcome, the named tuple against the dataclass."""
+    rows: dict[str, float] = {}
+    for label, cls in (("dataclass", FrozenOutcome), ("ours", ProbeOutcome)):
+        kwargs = [o._asdict() for o in batch]
+        refs = TargetRefs()  # targets by reference, as the agent ships them
+        blobs = [
+            refs.dumps(("batch", [cls(**k) for k in kwargs[i : i + CHUNK_RECORDS]]))
+            for i in range(0, len(kwargs), CHUNK_RECORDS)
+        ]
+        define_targets(refs.take_definitions())
+        rows[f"outcome_build_{label}_us"] = best_us(
+            lambda cls=cls, kwargs=kwargs: [cls(**k) for k in kwargs], len(batch), rounds
+        )
+        rows[f"outcome_unpickle_{label}_us"] = best_us(
+            lambda blobs=blobs: [pickle.loads(b) for b in blobs], len(batch), rounds
+        )
+    return rows
 
 
 class _Encoding(SpanExporter):
@@ -247,6 +296,7 @@ def measure(targets: int, rounds: int) -> dict[str, Any]:
             lambda: [pickle.loads(blob) for blob in shipped], len(batch), rounds
         ),
         "recorder_us_per_outcome": best_us(through_recorder, len(batch), rounds),
+        **_outcome_costs(batch, rounds),
     }
     recorder.close()
     tracer.shutdown()
@@ -257,6 +307,10 @@ def measure(targets: int, rounds: int) -> dict[str, Any]:
             "ratio_span": round(rows["span_sdk_us"] / rows["span_ours_us"], 1),
             "ratio_metric_encode": round(rows["metric_encode_sdk_us_per_point"]
                                          / rows["metric_encode_ours_us_per_point"], 1),
+            "ratio_outcome_build": round(rows["outcome_build_dataclass_us"]
+                                         / rows["outcome_build_ours_us"], 1),
+            "ratio_outcome_unpickle": round(rows["outcome_unpickle_dataclass_us"]
+                                            / rows["outcome_unpickle_ours_us"], 1),
             "state_kib_per_target": round(_state_kib_per_target(targets, resource), 1)}  # fmt: skip
 
 

@@ -1,7 +1,8 @@
 """Values that leave the measurement core: one `ProbeOutcome` per ping.
 
-Everything here is a frozen, slotted dataclass of plain numbers so that the
-probe path can hand a compact record to the recorder and return at once.
+Everything here is immutable (a frozen, slotted dataclass, or for the outcome a
+named tuple) and made of plain numbers, so that the probe path can hand a
+compact record to the recorder and return at once.
 Durations are integer nanoseconds from a monotonic clock (`perf_counter_ns`);
 ``sent_wall_ns`` is the only wall-clock field, kept so spans can be placed on
 a timeline.
@@ -13,6 +14,7 @@ import enum
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from operator import attrgetter
+from typing import Any, NamedTuple
 
 
 class _FastHashEnum(enum.Enum):
@@ -110,9 +112,15 @@ class Breach:
         return (Breach, (self.threshold, self.value_ns, self.limit_ns, self.consecutive))
 
 
-@dataclass(frozen=True, slots=True)
-class ProbeOutcome:
-    """The whole story of one ping, as the core concluded it."""
+class ProbeOutcome(NamedTuple):
+    """The whole story of one ping, as the core concluded it.
+
+    A named tuple, not a frozen dataclass: one is built for every ping on the event
+    loop and rebuilt for every ping in the export process, and a tuple is built in
+    C where a frozen dataclass sets each of its 19 fields through
+    ``object.__setattr__`` (``python -m bench.telemetry_cost``, *outcome*). It is
+    immutable all the same; ``_replace`` makes a changed copy.
+    """
 
     target: TargetInfo
     mode: ProbeMode
@@ -147,10 +155,10 @@ class ProbeOutcome:
     """Garbage-collection pause time overlapping the same window."""
     confidence: Confidence = Confidence.TRUSTED
 
-    def __reduce__(self) -> tuple[type[ProbeOutcome], tuple[object, ...]]:
-        # A plain tuple of fields: pickling it is C code, where the dataclass default
-        # (a state dict built in Python) cost ~6 µs an outcome on the probing side.
-        return (ProbeOutcome, _outcome_values(self))
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        # Rebuilt by ``tuple.__new__`` itself (C), not through the generated
+        # ``__new__``, a Python function of 19 arguments.
+        return (_tuple_new, (ProbeOutcome, tuple(self)))
 
     @property
     def rtt_s(self) -> float | None:
@@ -161,9 +169,7 @@ class ProbeOutcome:
         return self.outcome is Outcome.OK
 
 
-_outcome_values: Callable[[ProbeOutcome], tuple[object, ...]] = attrgetter(
-    *(f.name for f in fields(ProbeOutcome))
-)
+_tuple_new = tuple.__new__
 _target_values: Callable[[TargetInfo], tuple[object, ...]] = attrgetter(
     *(f.name for f in fields(TargetInfo) if f.init)
 )

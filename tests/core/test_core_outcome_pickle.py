@@ -7,7 +7,16 @@ import pickle
 import subprocess
 import sys
 
-from otel_genesys.core.outcome import Breach, Confidence, Outcome, ProbeMode, TargetInfo
+import pytest
+
+from otel_genesys.core.outcome import (
+    Breach,
+    Confidence,
+    Outcome,
+    ProbeMode,
+    ProbeOutcome,
+    TargetInfo,
+)
 from tests.support.outcomes import TARGET, make_outcome
 
 
@@ -60,3 +69,19 @@ def test_a_breach_pickles_as_a_tuple_of_its_fields() -> None:
         assert back == b and type(back) is Breach
     # No per-field state in the pickle: only the class and the values.
     assert b"threshold" not in pickle.dumps(b, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def test_an_outcome_is_immutable_and_unpickles_without_a_python_constructor() -> None:
+    o = make_outcome(4, breaches=(Breach("jitter", 9, 5, 1),))
+    with pytest.raises(AttributeError):
+        o.rtt_ns = 1  # type: ignore[misc]
+    changed = o._replace(sequence=5)
+    assert (changed.sequence, o.sequence) == (5, 4) and changed.rtt_ns == o.rtt_ns
+    rebuild, args = o.__reduce__()
+    # tuple.__new__ itself (C), not the named tuple's generated __new__ (Python).
+    assert rebuild is tuple.__new__ and args[0] is ProbeOutcome and type(args[1]) is tuple
+    for protocol in (2, pickle.HIGHEST_PROTOCOL):
+        data = pickle.dumps(o, protocol=protocol)
+        assert b"rtt_ns" not in data and b"sequence" not in data
+        back = pickle.loads(data)
+        assert type(back) is ProbeOutcome and back == o and back.ok and back.rtt_s == o.rtt_s
