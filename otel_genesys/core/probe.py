@@ -67,6 +67,7 @@ import enum
 import os
 from collections import deque
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from otel_genesys.core.jitter import JitterTracker
 from otel_genesys.core.outcome import (
@@ -149,9 +150,11 @@ class ProbeSettings:
             raise ValueError("invalid probe settings: " + "; ".join(problems))
 
 
-@dataclass(frozen=True, slots=True)
-class PingTicket:
-    """What the caller puts on the wire, and when the ping will time out."""
+class PingTicket(NamedTuple):
+    """What the caller puts on the wire, and when the ping will time out.
+
+    Named tuples, this and `PongResult`, are made once per ping or pong: built in
+    C, where a frozen dataclass sets each field through ``object.__setattr__``."""
 
     sequence: int
     payload: bytes
@@ -173,8 +176,7 @@ class PongKind(enum.Enum):
     """Answers no ping we know of."""
 
 
-@dataclass(frozen=True, slots=True)
-class PongResult:
+class PongResult(NamedTuple):
     """The classification of one pong; ``outcome`` is set only when MATCHED."""
 
     kind: PongKind

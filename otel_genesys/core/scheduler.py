@@ -52,6 +52,7 @@ much earlier than its slot the caller was asked to wake.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 _BLOCK = 8  # fires per block of the floor estimate: follows a real change within 8-15 fires
 
@@ -73,11 +74,10 @@ class DriftSettings:
             raise ValueError(f"adjust_factor must be within [0, 1], got {self.adjust_factor}")
 
 
-@dataclass(frozen=True, slots=True)
-class Tick:
-    """One fire of the scheduler."""
+class Tick(NamedTuple):
+    """One fire of the scheduler (a named tuple: one is made per probe)."""
 
-    index: int
+    slot_index: int
     """Grid index of the slot that fired (0 for the first)."""
     slot_ns: int
     """Where the slot sits on the grid."""
@@ -98,7 +98,7 @@ class DriftScheduler:
     >>> s.next_fire_ns()
     0
     >>> t = s.fire(5_500)  # stalled for 5.5 intervals: one fire, 5 slots skipped
-    >>> (t.index, t.lateness_ns, t.skipped, s.next_fire_ns())
+    >>> (t.slot_index, t.lateness_ns, t.skipped, s.next_fire_ns())
     (0, 5500, 5, 6000)
     """
 

@@ -25,7 +25,7 @@ def test_on_time_fires_follow_the_grid() -> None:
     ticks = []
     for _ in range(3):
         ticks.append(s.fire(s.next_fire_ns()))
-    assert [t.index for t in ticks] == [0, 1, 2]
+    assert [t.slot_index for t in ticks] == [0, 1, 2]
     assert [t.slot_ns for t in ticks] == [5 * MS, 1_005 * MS, 2_005 * MS]
     assert all(t.lateness_ns == 0 and t.skipped == 0 for t in ticks)
     assert s.next_fire_ns() == 3_005 * MS
@@ -43,10 +43,10 @@ def test_long_stall_fires_once_then_resumes_cadence() -> None:
     s = DriftScheduler(1_000 * MS, 0, OFF)
     s.fire(0)
     t = s.fire(10_500 * MS)  # slots 1..10 passed while stalled
-    assert (t.index, t.slot_ns, t.lateness_ns, t.skipped) == (1, 1_000 * MS, 9_500 * MS, 9)
+    assert (t.slot_index, t.slot_ns, t.lateness_ns, t.skipped) == (1, 1_000 * MS, 9_500 * MS, 9)
     assert s.next_fire_ns() == 11_000 * MS
     t2 = s.fire(11_000 * MS)
-    assert (t2.index, t2.lateness_ns, t2.skipped) == (11, 0, 0)
+    assert (t2.slot_index, t2.lateness_ns, t2.skipped) == (11, 0, 0)
 
 
 def test_exactly_on_a_later_slot_counts_it_as_skipped() -> None:
@@ -178,16 +178,16 @@ def test_never_in_the_past_never_bursting(
         # but never before its own previous wake-up.
         now = max(last_fire, s.next_fire_ns() + gap)
         t = s.fire(now)
-        assert t.index > prev_index
+        assert t.slot_index > prev_index
         nxt = s.next_fire_ns()
         assert nxt >= now  # never in the past relative to the last fire
         assert s.slot_ns > now  # the next slot is strictly in the future: no burst
         assert t.skipped >= 0
-        assert t.index + 1 + t.skipped == (s.slot_ns - start) // interval
+        assert t.slot_index + 1 + t.skipped == (s.slot_ns - start) // interval
         # After a stall, exactly one fire covered every passed slot.
         assert t.slot_ns + (t.skipped + 1) * interval > now
         assert 0 <= t.correction_ns <= interval // 2
-        prev_index = t.index
+        prev_index = t.slot_index
         last_fire = now
 
 
