@@ -47,6 +47,8 @@ class FanoutSink:
     def __init__(self, sinks: Iterable[TelemetrySink]) -> None:
         self.sinks = tuple(sinks)
         self.errors = 0
+        # Called once per ping: each sink's method is looked up here, not per call.
+        self._outcomes = tuple(sink.outcome for sink in self.sinks)
 
     def _each(self, method: str, *args: object) -> None:
         for sink in self.sinks:
@@ -56,7 +58,11 @@ class FanoutSink:
                 self.errors += 1
 
     def outcome(self, outcome: ProbeOutcome) -> None:
-        self._each("outcome", outcome)
+        for call in self._outcomes:
+            try:
+                call(outcome)
+            except Exception:
+                self.errors += 1
 
     def event(self, event: AuditEvent) -> None:
         self._each("event", event)
