@@ -433,6 +433,25 @@ def settle(pid: int | None, quiet_pct: float = 10.0, limit_s: float = 10.0) -> f
     return time.monotonic() - started
 
 
+def server_gc(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
+    """The pong server's garbage collections during one client's run, from its counters
+    read before and after (the longest pause is reset by each read).
+
+    >>> server_gc({"gc_pauses": 3, "gc_pause_s": 0.01},
+    ...           {"gc_pauses": 5, "gc_pause_s": 0.31, "gc_pause_max_s": 0.25})
+    {'server_gc_pauses': 2, 'server_gc_pause_s': 0.3, 'server_gc_pause_max_s': 0.25}
+    >>> server_gc({}, {})
+    {}
+    """
+    if "gc_pauses" not in after:
+        return {}
+    return {
+        "server_gc_pauses": after["gc_pauses"] - before.get("gc_pauses", 0),
+        "server_gc_pause_s": round(after["gc_pause_s"] - before.get("gc_pause_s", 0.0), 6),
+        "server_gc_pause_max_s": after["gc_pause_max_s"],
+    }
+
+
 def run_scale(plan: Plan, sink: DiscardSink, log: Callable[[str], None],
               http_sink: HttpDiscardSink | None = None) -> list[dict[str, Any]]:
     """N sockets at 1 Hz to the pong server, each variant in turn, per repetition."""
@@ -452,7 +471,8 @@ def run_scale(plan: Plan, sink: DiscardSink, log: Callable[[str], None],
                     after = server.counters()
                     server_pings = after.get("pings", 0) - before.get("pings", 0)
                     out.append({"rep": rep, "variant": v.name, "n": n,
-                                "server_pings": server_pings, **result})
+                                "server_pings": server_pings, **server_gc(before, after),
+                                **result})
         finally:
             server.stop()
     return out

@@ -14,8 +14,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import signal
 import sys
+import time
 from dataclasses import asdict, dataclass
 
 from aiohttp import WSMsgType, web
@@ -33,6 +35,38 @@ class Counters:
     accepted: int = 0
     pings: int = 0
     pongs: int = 0
+    gc_pauses: int = 0
+    """Collections by the cyclic garbage collector: each stops every pong."""
+    gc_pause_s: float = 0.0
+    """Their total time."""
+    gc_pause_max_s: float = 0.0
+    """The longest one since ``/counters`` was last read (each read starts it afresh)."""
+
+
+class GcClock:
+    """Times this process's garbage collections into ``counters`` (``gc.callbacks``).
+
+    With thousands of sockets open a full collection of the server's heap can take
+    long enough to hold back every pong at once; the harness reads these counters
+    around each client's run, so a client's RTT tail can be told from the server's.
+    """
+
+    __slots__ = ("_counters", "_started")
+
+    def __init__(self, counters: Counters) -> None:
+        self._counters = counters
+        self._started = 0.0
+
+    def __call__(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+            return
+        took = time.perf_counter() - self._started
+        c = self._counters
+        c.gc_pauses += 1
+        c.gc_pause_s += took
+        if took > c.gc_pause_max_s:
+            c.gc_pause_max_s = took
 
 
 async def _socket(request: web.Request) -> web.WebSocketResponse:
@@ -59,7 +93,10 @@ async def _socket(request: web.Request) -> web.WebSocketResponse:
 
 
 async def _counters(request: web.Request) -> web.Response:
-    return web.json_response(asdict(request.app[COUNTERS]))
+    counters = request.app[COUNTERS]
+    body = asdict(counters)
+    counters.gc_pause_max_s = 0.0
+    return web.json_response(body)
 
 
 COUNTERS: web.AppKey[Counters] = web.AppKey("counters", Counters)
@@ -68,7 +105,14 @@ COUNTERS: web.AppKey[Counters] = web.AppKey("counters", Counters)
 def make_app() -> web.Application:
     """The application: ``/ws`` (pong) and ``/counters`` (JSON)."""
     app = web.Application()
-    app[COUNTERS] = Counters()
+    app[COUNTERS] = counters = Counters()
+    clock = GcClock(counters)
+    gc.callbacks.append(clock)
+
+    async def forget_clock(_: web.Application) -> None:
+        gc.callbacks.remove(clock)
+
+    app.on_cleanup.append(forget_clock)
     app.router.add_get("/ws", _socket)
     app.router.add_get("/counters", _counters)
     return app

@@ -13,7 +13,7 @@ import re
 import statistics
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -237,6 +237,9 @@ class ScaleRow:
     errors: int
     wakeups_per_s: Spread
     """Threads going to sleep a second, both processes (each sleep ends in a wake-up)."""
+    server_gc_max_ms: Spread = field(default_factory=lambda: Spread.of([]))
+    """The pong server's longest garbage collection during the client's run: a pause
+    there holds back every pong at once."""
 
 
 def _per_run(r: dict[str, Any]) -> dict[str, float]:
@@ -264,6 +267,7 @@ def _per_run(r: dict[str, Any]) -> dict[str, float]:
         "spans_dropped": tele.get("spans_dropped", nan),
         "wakeups": (r["wakeups"] + r.get("export_wakeups", 0)) / window
         if "wakeups" in r else nan,
+        "server_gc_max": r.get("server_gc_pause_max_s", nan) * 1e3,
     }
 
 
@@ -305,6 +309,7 @@ def scale_rows(records: list[dict[str, Any]]) -> list[ScaleRow]:
             col("rtt_p99"), against_bare("rtt_p99", False), col("late_p50"), col("late_p99"),
             col("timeouts"), col("lost"), col("gap"), col("degraded"), col("connect"),
             col("spans_dropped"), errors[key], wakeups_per_s=col("wakeups"),
+            server_gc_max_ms=col("server_gc_max"),
         ))
     return rows
 
@@ -1005,14 +1010,15 @@ def render(results: Results, cells: list[TruthCell], rows: list[ScaleRow],
             _table(
                 ("N", "client", "RTT p50 ms", "RTT p99 ms", "p99 - bare ms", "lateness p50 ms",
                  "lateness p99 ms", "RSS/conn KiB", "RSS - bare KiB", "timeouts", "lost",
-                 "degraded share", "connect s", "failed runs"),
+                 "degraded share", "connect s", "server GC max ms", "failed runs"),
                 ((f"{r.n:,}", r.variant, r.rtt_p50_ms.fmt("{:.2f}"), r.rtt_p99_ms.fmt("{:.2f}"),
                   "—" if r.variant == "bare" else r.rtt_p99_vs_bare_ms.fmt("{:+.2f}"),
                   r.late_p50_ms.fmt("{:.2f}"), r.late_p99_ms.fmt("{:.2f}"),
                   r.rss_per_conn_kib.fmt("{:.1f}"),
                   "—" if r.variant == "bare" else r.rss_above_bare_kib.fmt("{:+.1f}"),
                   r.timeouts.fmt("{:.0f}"), r.lost.fmt("{:.0f}"),
-                  r.degraded_share.fmt("{:.1%}"), r.connect_s.fmt("{:.1f}"), r.errors)
+                  r.degraded_share.fmt("{:.1%}"), r.connect_s.fmt("{:.1f}"),
+                  r.server_gc_max_ms.fmt("{:.1f}"), r.errors)
                  for r in sorted(rows, key=lambda r: (r.n, r.variant != "bare"))),
             ),
             "",
@@ -1020,8 +1026,10 @@ def render(results: Results, cells: list[TruthCell], rows: list[ScaleRow],
             "over the ping→pong window above `lag_limit`, 1 ms by default — issue 11). "
             "*lost* = sent - ok - timeout - aborted plus outcomes never delivered to the "
             "callback; the pong server's own ping count is compared in raw.json "
-            "(`server_pings`). Lateness for *websockets* is not defined (its keepalive sleeps "
-            "`ping_interval - latency`, no schedule).",
+            "(`server_pings`). *server GC max* = the pong server's longest garbage collection "
+            "during that client's run (it holds back every pong at once; raw.json also has "
+            "their count and total, `server_gc_*`). Lateness for *websockets* is not defined "
+            "(its keepalive sleeps `ping_interval - latency`, no schedule).",
             "",
         ]
         parts += _export_split(results.scale)

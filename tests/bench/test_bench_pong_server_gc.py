@@ -1,0 +1,52 @@
+"""The bench's pong server counts its own garbage collections, and the harness reads
+them around each client: a server pause holds back every pong at once."""
+
+from __future__ import annotations
+
+import gc
+
+import aiohttp
+from aiohttp import web
+
+from bench.harness import server_gc
+from bench.pong_server import GcClock, make_app
+
+
+async def _counters(session: aiohttp.ClientSession, url: str) -> dict[str, float]:
+    async with session.get(url) as resp:
+        data: dict[str, float] = await resp.json()
+        return data
+
+
+async def test_the_pong_server_times_its_collections_over_http() -> None:
+    runner = web.AppRunner(make_app())
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    assert site._server is not None
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    url = f"http://127.0.0.1:{port}/counters"
+    was_enabled = gc.isenabled()
+    gc.disable()  # only the collections the test makes
+    try:
+        async with aiohttp.ClientSession() as session:
+            before = await _counters(session, url)
+            gc.collect()
+            gc.collect()
+            after = await _counters(session, url)
+            again = await _counters(session, url)
+    finally:
+        if was_enabled:
+            gc.enable()
+        await runner.cleanup()
+    during = server_gc(before, after)
+    assert during["server_gc_pauses"] >= 2  # each full collection, at least
+    assert 0 < during["server_gc_pause_max_s"] <= during["server_gc_pause_s"]
+    assert again["gc_pause_max_s"] == 0.0  # each read starts the longest pause afresh
+    assert again["gc_pauses"] == after["gc_pauses"]
+    # The clock left gc.callbacks with the application.
+    assert not any(isinstance(cb, GcClock) for cb in gc.callbacks)
+
+
+def test_a_server_without_gc_counters_adds_nothing_to_a_result() -> None:
+    assert server_gc({"pings": 1}, {"pings": 2}) == {}
