@@ -287,6 +287,17 @@ class Server:
         except OSError:
             return {}
 
+    def collect(self) -> float | None:
+        """Ask the pong server for a full garbage collection (it makes none by itself);
+        its duration in seconds, or None (the emulator, or no answer)."""
+        base = self.url.replace("ws://", "http://").rsplit("/", 1)[0]
+        request = urllib.request.Request(base + "/collect", data=b"", method="POST")
+        try:
+            with urllib.request.urlopen(request, timeout=30) as resp:
+                return float(json.loads(resp.read())["seconds"])
+        except (OSError, ValueError, KeyError):
+            return None
+
     def stop(self) -> None:
         """Terminate and reap (by pid: only what this object started)."""
         if self.proc.poll() is None:
@@ -464,6 +475,8 @@ def run_scale(plan: Plan, sink: DiscardSink, log: Callable[[str], None],
                                        rep, plan.reps, plan.order_seed):  # fmt: skip
                     spec = _variant_spec(plan, v, n, server, sink, http_sink)
                     settle(server.pid)
+                    # The last client's garbage goes now, not in the middle of this one.
+                    collect_s = server.collect()
                     log(f"scale rep {rep + 1}/{plan.reps}: {n} connections, {v.name}")
                     before = server.counters()
                     result = run_client(spec, timeout_s=240 + n / 50)
@@ -472,7 +485,7 @@ def run_scale(plan: Plan, sink: DiscardSink, log: Callable[[str], None],
                     server_pings = after.get("pings", 0) - before.get("pings", 0)
                     out.append({"rep": rep, "variant": v.name, "n": n,
                                 "server_pings": server_pings, **server_gc(before, after),
-                                **result})
+                                "server_collect_before_s": collect_s, **result})
         finally:
             server.stop()
     return out
