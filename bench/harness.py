@@ -277,11 +277,14 @@ class Server:
         """The Genesys emulator (``otel-genesys emulator``)."""
         return cls([sys.executable, "-m", "otel_genesys", "emulator", "--port", "0"])
 
+    def _http(self, path: str) -> str:
+        """The URL of ``path`` on the pong server's HTTP side."""
+        return self.url.replace("ws://", "http://").rsplit("/", 1)[0] + path
+
     def counters(self) -> dict[str, Any]:
         """The pong server's counters (empty for the emulator)."""
-        base = self.url.replace("ws://", "http://").rsplit("/", 1)[0]
         try:
-            with urllib.request.urlopen(base + "/counters", timeout=5) as resp:
+            with urllib.request.urlopen(self._http("/counters"), timeout=5) as resp:
                 data: dict[str, Any] = json.loads(resp.read())
                 return data
         except OSError:
@@ -290,8 +293,7 @@ class Server:
     def collect(self) -> float | None:
         """Ask the pong server for a full garbage collection (it makes none by itself);
         its duration in seconds, or None (the emulator, or no answer)."""
-        base = self.url.replace("ws://", "http://").rsplit("/", 1)[0]
-        request = urllib.request.Request(base + "/collect", data=b"", method="POST")
+        request = urllib.request.Request(self._http("/collect"), data=b"", method="POST")
         try:
             with urllib.request.urlopen(request, timeout=30) as resp:
                 return float(json.loads(resp.read())["seconds"])

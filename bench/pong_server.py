@@ -103,6 +103,10 @@ async def _collect(request: web.Request) -> web.Response:
     return web.json_response({"collected": found, "seconds": time.perf_counter() - started})
 
 
+FULL_COLLECTION_NEVER = 1 << 30
+"""Young-generation collections before a full one: never, in a bench run."""
+
+
 def quiet_full_collections() -> None:
     """No automatic full collection in this process: only `_collect` runs one.
 
@@ -116,10 +120,6 @@ def quiet_full_collections() -> None:
     gc.freeze()
     young, middle, _ = gc.get_threshold()
     gc.set_threshold(young, middle, FULL_COLLECTION_NEVER)
-
-
-FULL_COLLECTION_NEVER = 1 << 30
-"""Young-generation collections before a full one: never, in a bench run."""
 
 
 async def _counters(request: web.Request) -> web.Response:

@@ -13,7 +13,7 @@ import re
 import statistics
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -237,7 +237,7 @@ class ScaleRow:
     errors: int
     wakeups_per_s: Spread
     """Threads going to sleep a second, both processes (each sleep ends in a wake-up)."""
-    server_gc_max_ms: Spread = field(default_factory=lambda: Spread.of([]))
+    server_gc_max_ms: Spread
     """The pong server's longest garbage collection during the client's run: a pause
     there holds back every pong at once."""
 

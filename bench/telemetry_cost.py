@@ -129,8 +129,8 @@ FrozenOutcome = _frozen_outcome_type()
 def _outcome_costs(batch: list[ProbeOutcome], rounds: int) -> dict[str, float]:
     """Build and unpickle cost of one outcome, the named tuple against the dataclass."""
     rows: dict[str, float] = {}
+    kwargs = [o._asdict() for o in batch]
     for label, cls in (("dataclass", FrozenOutcome), ("ours", ProbeOutcome)):
-        kwargs = [o._asdict() for o in batch]
         refs = TargetRefs()  # targets by reference, as the agent ships them
         blobs = [
             refs.dumps(("batch", [cls(**k) for k in kwargs[i : i + CHUNK_RECORDS]]))
@@ -138,7 +138,7 @@ def _outcome_costs(batch: list[ProbeOutcome], rounds: int) -> dict[str, float]:
         ]
         define_targets(refs.take_definitions())
         rows[f"outcome_build_{label}_us"] = best_us(
-            lambda cls=cls, kwargs=kwargs: [cls(**k) for k in kwargs], len(batch), rounds
+            lambda cls=cls: [cls(**k) for k in kwargs], len(batch), rounds
         )
         rows[f"outcome_unpickle_{label}_us"] = best_us(
             lambda blobs=blobs: [pickle.loads(b) for b in blobs], len(batch), rounds

@@ -8,10 +8,10 @@ import subprocess
 import sys
 
 import aiohttp
-from aiohttp import web
 
 from bench.harness import server_gc
 from bench.pong_server import FULL_COLLECTION_NEVER, GcClock, make_app
+from tests.support.loopback import serve
 
 
 async def _counters(session: aiohttp.ClientSession, url: str) -> dict[str, float]:
@@ -21,12 +21,7 @@ async def _counters(session: aiohttp.ClientSession, url: str) -> dict[str, float
 
 
 async def test_the_pong_server_times_its_collections_over_http() -> None:
-    runner = web.AppRunner(make_app())
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    assert site._server is not None
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    runner, port = await serve(make_app())
     url = f"http://127.0.0.1:{port}/counters"
     was_enabled = gc.isenabled()
     gc.disable()  # only the collections the test makes

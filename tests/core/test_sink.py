@@ -37,10 +37,3 @@ def test_a_failing_sink_is_counted_and_the_sinks_after_it_still_get_every_record
     fan.event(event)
     assert first.seen == last.seen == [*outcomes, event]
     assert fan.errors == 4
-
-
-def test_an_empty_fanout_drops_records_quietly() -> None:
-    fan = FanoutSink([])
-    fan.outcome(make_outcome(1))
-    fan.heartbeat(make_outcome(1).target)
-    assert fan.errors == 0
