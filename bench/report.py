@@ -28,6 +28,9 @@ TRUTH_P99_MS = 0.5
 TRUTH_AT_N_MS = 1.0
 RATIO_DEFAULT = 1.3
 RATIO_SPANS = 1.6
+_HANDOFF = ("the telemetry thread woken by each record",
+            "the records shipped to the export process every 5 s")
+"""What carries a record off the probe path at one connection: [thread, export process]."""
 CPU_PCT_MAX = 70.0
 LATENESS_P99_MS = 5.0
 RSS_ABOVE_BARE_KIB = 20.0
@@ -633,8 +636,8 @@ def targets(results: Results, cells: list[TruthCell], rows: list[ScaleRow]
                 "defaults = metrics every probe + spans at span_ratio 1.0 (the shipped default)"
                 + ("; CPU of the export process included" if label else "")
                 + ("; at one connection the telemetry's fixed work per second (gRPC's "
-                   "polling threads, the telemetry threads' wake-ups for each record, span "
-                   "export every 5 s, metric export every 10 s) is divided by one cycle"
+                   f"polling threads, {_HANDOFF[bool(label)]}, span export every 5 s, "
+                   "metric export every 10 s) is divided by one cycle"
                    if n == 1 else ""),
             ))
             out.append((

@@ -56,6 +56,24 @@ def test_bench_ratios_are_taken_within_a_repetition() -> None:
     assert verdicts["3. Scale at 100: zero probes lost"] == "holds"
 
 
+def test_bench_one_connection_note_names_each_placements_hand_off() -> None:
+    from bench.report import ISOLATED
+
+    records = [
+        {**_scale(0, variant, cpu, 500_000), "n": 1, "cycles": 10}
+        for variant, cpu in (("bare", 0.005), ("agent", 0.02), (ISOLATED, 0.02))
+    ]
+    results = Results(plan={}, machine={}, started="", command="")
+    notes = {t[0]: t[3] for t in targets(results, [], scale_rows(records))}
+    thread = notes["2. Overhead at 1: agent CPU per cycle ÷ bare (defaults) ≤ 1.3"]
+    isolated = notes["2. Overhead at 1: agent CPU per cycle ÷ bare (defaults) ≤ 1.3 "
+                     "[export process]"]
+    assert "telemetry thread woken by each record" in thread
+    assert "shipped to the export process every 5 s" not in thread
+    assert "shipped to the export process every 5 s" in isolated
+    assert "woken by each record" not in isolated
+
+
 def test_bench_loop_wait_table_is_per_second_of_window() -> None:
     from bench.report import _loop_waits
 
