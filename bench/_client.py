@@ -555,7 +555,7 @@ def _apply_levers(levers: tuple[str, ...], agent: Any) -> None:
         elif lever == "wakeups":  # the coarse stall tick on its own period, as before
             agent.stall.follow_pings = False
         elif lever not in _PROCESS_LEVERS and not (
-            lever.startswith(("nice=", "grid="))  # the export process's; the targets' setting
+            lever.startswith(("nice=", "grid=", "cpus="))  # export process; targets; both
         ):
             raise ValueError(f"unknown lever {lever!r}")
 
@@ -631,6 +631,7 @@ def _timer_per_alarm() -> None:
 async def _run_agent(spec: ClientSpec, samples: Samples, out: dict[str, Any]) -> None:
     from otel_genesys.agent.runner import make_agent
     from otel_genesys.core.outcome import Confidence, Outcome, ProbeOutcome
+    from otel_genesys.cpus import parse_cpu_list
     from otel_genesys.telemetry import TelemetrySettings, gc_tune, setup_telemetry
 
     telemetry: Any = None
@@ -644,8 +645,11 @@ async def _run_agent(spec: ClientSpec, samples: Samples, out: dict[str, Any]) ->
         from otel_genesys.telemetry.isolated import start_isolated_telemetry
 
         nice = [int(lever[5:]) for lever in spec.levers if lever.startswith("nice=")]
+        # `cpus=LIST`: the telemetry.export_cpus setting (the agent's process on the rest).
+        cpus = [parse_cpu_list(lever[5:]) for lever in spec.levers if lever.startswith("cpus=")]
         # The product's priority (EXPORT_NICE) unless a lever sets another one.
-        telemetry = start_isolated_telemetry(settings, **({"nice": nice[-1]} if nice else {}))
+        telemetry = start_isolated_telemetry(settings, **({"nice": nice[-1]} if nice else {}),
+                                             cpus=cpus[-1] if cpus else ())
         out["export_pid"] = telemetry.process.pid
     gc_tune()  # what start_telemetry does in `otel-genesys run`
     agent = make_agent(_agent_targets(spec), [], telemetry)

@@ -139,6 +139,10 @@ class Plan:
                 # export process woken as often) and the stall tick on its own period.
                 Variant("agent, export process, wake-ups as before", "agent",
                         telemetry="isolated", levers=("wakeups",), counts=(1,)),
+                # The telemetry.export_cpus setting (off by default): the export process
+                # on CPU 1, the agent's process on the other CPUs.
+                Variant("agent, export process, pinned", "agent", telemetry="isolated",
+                        levers=("cpus=1",), counts=(10000,)),
                 # The export process's lower priority undone: the agent's own.
                 Variant("agent, export process, not reniced", "agent", telemetry="isolated",
                         levers=("nice=0",), counts=(5000, 10000)),

@@ -448,6 +448,9 @@ BASELINES = {
                                          "agent, export process"),
     "agent, export process, grid 4 ms": ("stagger grid 4 ms (a setting, off by default)",
                                          "agent, export process"),
+    "agent, export process, pinned": (
+        "export process on CPU 1, the agent's process on the others (export_cpus, a setting, "
+        "off by default)", "agent, export process"),
 }
 """Variants compared with the product: (label, the product's variant). Most undo an
 optimisation (compared with ``agent``, all of them on); the uvloop row tries one the
@@ -978,7 +981,9 @@ def render(results: Results, cells: list[TruthCell], rows: list[ScaleRow],
             "sent, so the export process idles (a diagnostic: the agent's side of shipping "
             "without the export process's share of the cores); *agent, export process, "
             "not reniced*: the export process at the agent's own priority instead of "
-            "`telemetry.export_nice` = 10 steps nicer; *agent, export process, grid 1 ms* "
+            "`telemetry.export_nice` = 10 steps nicer; *agent, export process, pinned*: "
+            "`telemetry.export_cpus` = \"1\", the export process on CPU 1 and the agent's "
+            "process on the other CPUs (off by default); *agent, export process, grid 1 ms* "
             "(2 ms, 4 ms): the `stagger_grid` setting, off by default, on: targets whose "
             "offsets fall on one step of the grid share a slot and one wake-up of the loop, "
             "more targets a slot on a coarser grid; *agent, export process, wake-ups as "

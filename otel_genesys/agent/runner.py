@@ -357,6 +357,7 @@ def start_telemetry(
         telemetry = start_isolated_telemetry(
             settings,
             nice=tc.export_nice,
+            cpus=tc.export_cpus,
             log_level=log_level or config.log.level,
             log_format=config.log.format,
             secrets=[

@@ -497,6 +497,20 @@ class TelemetryConfig:
             check=in_range(0, 19),
         ),
     )
+    export_cpus: tuple[int, ...] = spec_field(
+        (),
+        Spec(
+            "export_cpus",
+            "cpus",
+            "Linux: the CPUs the export process runs on, as a CPU list (`\"1\"`, "
+            "`\"2-3\"`); the agent's own process then keeps off them, on the other CPUs it "
+            "may use. On a small host this gives the probing loop and the export process a "
+            "core each. CPUs this process may not use: a warning, and neither is pinned. "
+            "Unset: the kernel places both.",
+            rule="CPU numbers and ranges a-b, comma-separated; each below 4096",
+            default_doc="unset",
+        ),
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,6 +19,7 @@ from otel_genesys.config._durations import (
     format_duration,
     format_millis,
 )
+from otel_genesys.cpus import format_cpu_list, parse_cpu_list
 
 _TRUE = frozenset({"true", "yes", "on", "1"})
 _FALSE = frozenset({"false", "no", "off", "0"})
@@ -36,7 +37,8 @@ class Spec:
 
     key: str
     kind: str
-    """duration | millis | timeout | int | float | bool | str | optional_str | choice | table"""
+    """duration | millis | timeout | int | float | bool | str | optional_str | choice | cpus
+    | table"""
     doc: str
     rule: str = ""
     check: Check | None = None
@@ -62,6 +64,7 @@ class Spec:
             "str": "string",
             "optional_str": "string",
             "choice": "string",
+            "cpus": "CPU list",
             "table": "table",
         }.get(self.kind, self.kind)
 
@@ -87,6 +90,8 @@ class Spec:
             return format_duration(value)
         if self.kind == "millis":
             return format_millis(value)
+        if self.kind == "cpus":
+            return format_cpu_list(value) if value else None
         return value
 
 
@@ -192,6 +197,23 @@ def _to_timeout(spec: Spec, raw: object) -> int | None:
         raise Invalid("expected \"adaptive\" or a duration such as '2s'") from None
 
 
+_CPU_LIST_HINT = "expected a CPU list such as '1' or '0-2,4'"
+
+
+def _to_cpus(spec: Spec, raw: object) -> tuple[int, ...]:
+    if isinstance(raw, bool):
+        raise Invalid(f"{_CPU_LIST_HINT}, got a boolean")
+    if isinstance(raw, int):
+        raw = str(raw)
+    elif isinstance(raw, list | tuple):
+        if not all(isinstance(x, int) and not isinstance(x, bool) for x in raw):
+            raise Invalid(f"{_CPU_LIST_HINT}: an array must hold CPU numbers only")
+        raw = ",".join(str(x) for x in raw) if raw else ""
+    if not isinstance(raw, str):
+        raise Invalid(f"{_CPU_LIST_HINT}, got {kind_of(raw)}")
+    return parse_cpu_list(raw) if raw.strip() else ()
+
+
 def _not_supported(spec: Spec, raw: object) -> Any:
     raise Invalid("is a table")
 
@@ -206,6 +228,7 @@ _CONVERTERS: dict[str, Callable[[Spec, object], Any]] = {
     "duration": _to_duration,
     "millis": _to_millis,
     "timeout": _to_timeout,
+    "cpus": _to_cpus,
     "table": _not_supported,
 }
 

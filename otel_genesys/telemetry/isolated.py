@@ -47,13 +47,14 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, fields, replace
 from multiprocessing.connection import Connection
 from typing import Any
 
 from otel_genesys.core.events import AuditEvent
 from otel_genesys.core.outcome import TargetInfo, _target_values
+from otel_genesys.cpus import format_cpu_list, pin_to_cpus
 from otel_genesys.telemetry.chunked import CHUNK_RECORDS, EncodingQueue
 from otel_genesys.telemetry.export_health import ExportHealth
 from otel_genesys.telemetry.gctune import (
@@ -132,6 +133,38 @@ def lower_priority(increment: int) -> bool:
     return True
 
 
+def plan_cpus(export_cpus: Collection[int]) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """``telemetry.export_cpus`` as (the export process's CPUs, the agent's process's).
+
+    The agent's process keeps to the CPUs it may use now but the export process's.
+    ``((), ())`` (nobody pinned, with a warning) when the platform cannot pin, or when
+    a requested CPU is not one this process may use (a smaller host or cpuset than
+    the configuration was written for). When the export process would take every
+    CPU, the agent's process keeps them all, with a warning.
+    """
+    if not export_cpus:
+        return (), ()
+    getaffinity = getattr(os, "sched_getaffinity", None)
+    if getaffinity is None or not hasattr(os, "sched_setaffinity"):
+        _log.warning("telemetry.export_cpus: this platform cannot pin a process to CPUs; "
+                     "ignored")
+        return (), ()
+    allowed = set(getaffinity(0))
+    wanted = set(export_cpus)
+    if not wanted <= allowed:
+        _log.warning(
+            "telemetry.export_cpus: CPU %s not available to this process (it may use %s); "
+            "the export process is not pinned",
+            format_cpu_list(wanted - allowed), format_cpu_list(allowed),
+        )
+        return (), ()
+    rest = tuple(sorted(allowed - wanted))
+    if not rest:
+        _log.warning("telemetry.export_cpus: CPU %s is every CPU this process may use; the "
+                     "agent's own process keeps them all", format_cpu_list(wanted))
+    return tuple(sorted(wanted)), rest
+
+
 _PUMP_AFTER_CHUNKS = 16
 """The export process's recorder pumps at least every this many chunks (4,096 records)."""
 COLLECT_PERIOD_S = 60.0
@@ -165,6 +198,8 @@ class _Launch:
     nice: int = 0
     ship_interval_s: float = SHIP_INTERVAL_S
     """The agent's shipping interval: the export process's main thread sleeps as long."""
+    cpus: tuple[int, ...] = ()
+    """The CPUs the export process keeps to (``telemetry.export_cpus``); () for any."""
 
 
 _TARGETS: dict[int, TargetInfo] = {}
@@ -521,14 +556,17 @@ def start_isolated_telemetry(
     log_format: str = "auto",
     secrets: Sequence[str] = (),
     nice: int = EXPORT_NICE,
+    cpus: Collection[int] = (),
 ) -> IsolatedTelemetry:
     """Start the export process and return the telemetry whose recorder feeds it.
 
     Does not wait for the child to finish importing the SDK (about a second);
     records queue meanwhile. ``secrets`` are registered for redaction in the
     child's logs too. The child runs ``nice`` steps nicer than this process
-    (:data:`EXPORT_NICE`; 0 keeps the same priority).
+    (:data:`EXPORT_NICE`; 0 keeps the same priority). With ``cpus`` the child keeps
+    to those CPUs and this process to the others it may use (:func:`plan_cpus`).
     """
+    export_cpus, own_cpus = plan_cpus(cpus)
     parent_sock, child_sock = socket.socketpair()
     launch = _Launch(
         settings=replace(settings, audit_log=False),
@@ -538,6 +576,7 @@ def start_isolated_telemetry(
         secrets=tuple(secrets),
         nice=max(0, int(nice)),
         ship_interval_s=ship_interval_s(settings),
+        cpus=export_cpus,
     )
     env = dict(os.environ)
     env["OTEL_GENESYS_EXPORT_FD"] = str(child_sock.fileno())
@@ -549,6 +588,9 @@ def start_isolated_telemetry(
         close_fds=True,
     )
     child_sock.close()
+    if own_cpus and pin_to_cpus(own_cpus):
+        _log.info("export process on CPU %s, the agent's process on CPU %s",
+                  format_cpu_list(export_cpus), format_cpu_list(own_cpus))
     conn = Connection(parent_sock.detach())
     conn.send_bytes(pickle.dumps(launch, protocol=_PICKLE))
     recorder = ForwardingRecorder(conn, queue_size=settings.queue_size,
@@ -606,6 +648,7 @@ def _child(conn: Connection) -> int:
     for secret in launch.secrets:
         register_secret(secret)
     lower_priority(launch.nice)  # before the exporters start their threads
+    pin_to_cpus(launch.cpus)
     # No recorder thread here: this thread reads each batch and hands it to the
     # recorder itself (``pump``), one queue hop and one thread wake-up fewer per
     # batch (docs/performance.md: the export process's CPU per probe at 10,000).

@@ -141,6 +141,11 @@ CASES = [
     ("[telemetry]\nspan_ratio = -0.1", "telemetry.span_ratio", "in [0, 1]"),
     ("[telemetry]\nexport_nice = 20", "telemetry.export_nice", "in [0, 19]"),
     ("[telemetry]\nexport_nice = -1", "telemetry.export_nice", "in [0, 19]"),
+    ('[telemetry]\nexport_cpus = "2-1"', "telemetry.export_cpus", "must run upwards"),
+    ('[telemetry]\nexport_cpus = "one"', "telemetry.export_cpus", "expected a CPU list"),
+    ("[telemetry]\nexport_cpus = 4096", "telemetry.export_cpus", "below 4096"),
+    ("[telemetry]\nexport_cpus = true", "telemetry.export_cpus", "got a boolean"),
+    ('[telemetry]\nexport_cpus = [0, "1"]', "telemetry.export_cpus", "CPU numbers only"),
     ('[telemetry]\nendpoint = "localhost:4317"', "telemetry.endpoint", "http:// or https://"),
     ('[log]\nlevel = "CHATTY"', "log.level", "DEBUG, INFO, WARNING"),
     ('[log]\nformat = "xml"', "log.format", "auto, json, text"),
@@ -262,3 +267,18 @@ def test_modes(write: WriteFile) -> None:
     default = load_config(write(NOTIFY), env={}).targets[0]
     assert isinstance(default, NotificationTarget)
     assert default.modes == {ProbeMode.NOTIFICATION}
+
+
+@pytest.mark.parametrize(
+    ("value", "cpus"),
+    [('"1"', (1,)), ('"0-2, 5"', (0, 1, 2, 5)), ("3", (3,)), ("[2, 0]", (0, 2)), ('""', ())],
+)
+def test_export_cpus_reads_a_cpu_list(write: WriteFile, value: str, cpus: tuple[int, ...]) -> None:
+    config = load_config(write(f"[telemetry]\nexport_cpus = {value}\n"), env={})
+    assert config.telemetry.export_cpus == cpus
+    default = load_config(write(""), env={"OTEL_GENESYS_TELEMETRY__EXPORT_CPUS": "1,3"})
+    assert default.telemetry.export_cpus == (1, 3)
+    from otel_genesys.config import redacted_toml
+
+    again = load_config(write(redacted_toml(default)), env={})  # check-config's spelling
+    assert again.telemetry.export_cpus == (1, 3)

@@ -457,3 +457,78 @@ def test_run_starts_the_export_process_at_the_configured_priority(
         assert _nice_of_every_thread(telemetry.process.pid) == {min(19, own + 4)}
     finally:
         assert telemetry.shutdown(15.0)
+
+
+def _cpus_of_every_thread(pid: int) -> set[frozenset[int]]:
+    """The CPU mask of each thread of ``pid`` (Linux keeps one per thread)."""
+    return {frozenset(os.sched_getaffinity(int(t))) for t in os.listdir(f"/proc/{pid}/task")}
+
+
+def _cpus_here() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 0
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/task") or _cpus_here() < 2,
+                    reason="needs Linux and two CPUs")
+def test_export_cpus_pins_the_export_process_and_keeps_the_agent_off_them(
+    otlp_receiver: OtlpReceiver,  # noqa: F811
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`telemetry.export_cpus`: every thread of the export process on those CPUs, every
+    thread of the agent's process on the others, and probes still reach the Collector."""
+    from otel_genesys.agent.runner import start_telemetry
+    from otel_genesys.config import load_config
+    from otel_genesys.cpus import pin_to_cpus
+    from otel_genesys.telemetry.isolated import IsolatedTelemetry
+
+    allowed = frozenset(os.sched_getaffinity(0))
+    export_cpu = max(allowed)
+    env = {
+        "OTEL_GENESYS_TELEMETRY__ENDPOINT": otlp_receiver.endpoint("grpc"),
+        "OTEL_GENESYS_TELEMETRY__EXPORTER": "otlp_grpc",
+        "OTEL_GENESYS_TELEMETRY__EXPORT_CPUS": str(export_cpu),
+    }
+    monkeypatch.chdir(tmp_path)
+    config = load_config(None, env=env)
+    assert config.telemetry.export_cpus == (export_cpu,)
+    try:
+        telemetry = start_telemetry(config, quiet=True, isolate=True)
+        try:
+            assert isinstance(telemetry, IsolatedTelemetry)
+            assert telemetry.recorder.wait_ready(30.0)
+            assert _cpus_of_every_thread(telemetry.process.pid) == {frozenset({export_cpu})}
+            assert _cpus_of_every_thread(os.getpid()) == {allowed - {export_cpu}}
+            for seq in range(1, 4):
+                telemetry.recorder.outcome(make_outcome(sequence=seq))
+            assert telemetry.force_flush(10.0)  # the exporters' threads are up, pinned too
+            assert _cpus_of_every_thread(telemetry.process.pid) == {frozenset({export_cpu})}
+            assert otlp_receiver.wait_for(
+                lambda r: sum(s.name == n.SPAN_PROBE for s in r.spans()) >= 3, 10.0)
+        finally:
+            assert telemetry.shutdown(15.0)
+    finally:
+        pin_to_cpus(allowed)  # the rest of the test session runs on every CPU again
+    assert _cpus_of_every_thread(os.getpid()) == {allowed}
+
+
+def test_export_cpus_not_available_here_pin_nothing_and_say_so(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from otel_genesys.telemetry.isolated import plan_cpus
+
+    assert plan_cpus(()) == ((), ())
+    if not hasattr(os, "sched_getaffinity"):
+        assert plan_cpus((0,)) == ((), ())
+        return
+    allowed = sorted(os.sched_getaffinity(0))
+    with caplog.at_level(logging.WARNING):
+        assert plan_cpus((4095,)) == ((), ())
+    assert "CPU 4095 not available to this process" in caplog.text
+    assert "not pinned" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        assert plan_cpus(allowed) == (tuple(allowed), ())
+    assert "keeps them all" in caplog.text
+    if len(allowed) > 1:
+        assert plan_cpus(allowed[-1:]) == ((allowed[-1],), tuple(allowed[:-1]))
