@@ -504,9 +504,9 @@ class TelemetryConfig:
             "cpus",
             "Linux: the CPUs the export process runs on, as a CPU list (`\"1\"`, "
             "`\"2-3\"`); the agent's own process then keeps off them, on the other CPUs it "
-            "may use. On a small host this gives the probing loop and the export process a "
-            "core each. CPUs this process may not use: a warning, and neither is pinned. "
-            "Unset: the kernel places both.",
+            "may use. On a small host whose CPUs nothing else uses, this gives the probing "
+            "loop and the export process a core each. CPUs this process may not use: a "
+            "warning, and neither is pinned. Unset: the kernel places both.",
             rule="CPU numbers and ranges a-b, comma-separated; each below 4096",
             default_doc="unset",
         ),
