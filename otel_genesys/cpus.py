@@ -10,6 +10,8 @@ from collections.abc import Collection, Iterable
 
 CPU_LIMIT = 4096
 """CPU numbers in a CPU list must be below this (Linux's largest configurable count)."""
+CPU_LIST_HINT = "expected a CPU list such as '1' or '0-2,4'"
+"""What a malformed CPU list is told (never the text itself)."""
 _log = logging.getLogger(__name__)
 _CPU_PART = re.compile(r"\s*(\d{1,5})\s*(?:-\s*(\d{1,5})\s*)?")
 
@@ -26,7 +28,7 @@ def parse_cpu_list(text: str) -> tuple[int, ...]:
     for part in text.split(","):
         match = _CPU_PART.fullmatch(part)
         if match is None:
-            raise ValueError("expected a CPU list such as '1' or '0-2,4'")
+            raise ValueError(CPU_LIST_HINT)
         low = int(match[1])
         high = low if match[2] is None else int(match[2])
         if high < low:

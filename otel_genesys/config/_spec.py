@@ -19,7 +19,7 @@ from otel_genesys.config._durations import (
     format_duration,
     format_millis,
 )
-from otel_genesys.cpus import format_cpu_list, parse_cpu_list
+from otel_genesys.cpus import CPU_LIST_HINT, format_cpu_list, parse_cpu_list
 
 _TRUE = frozenset({"true", "yes", "on", "1"})
 _FALSE = frozenset({"false", "no", "off", "0"})
@@ -197,20 +197,17 @@ def _to_timeout(spec: Spec, raw: object) -> int | None:
         raise Invalid("expected \"adaptive\" or a duration such as '2s'") from None
 
 
-_CPU_LIST_HINT = "expected a CPU list such as '1' or '0-2,4'"
-
-
 def _to_cpus(spec: Spec, raw: object) -> tuple[int, ...]:
     if isinstance(raw, bool):
-        raise Invalid(f"{_CPU_LIST_HINT}, got a boolean")
+        raise Invalid(f"{CPU_LIST_HINT}, got a boolean")
     if isinstance(raw, int):
         raw = str(raw)
     elif isinstance(raw, list | tuple):
         if not all(isinstance(x, int) and not isinstance(x, bool) for x in raw):
-            raise Invalid(f"{_CPU_LIST_HINT}: an array must hold CPU numbers only")
+            raise Invalid(f"{CPU_LIST_HINT}: an array must hold CPU numbers only")
         raw = ",".join(str(x) for x in raw) if raw else ""
     if not isinstance(raw, str):
-        raise Invalid(f"{_CPU_LIST_HINT}, got {kind_of(raw)}")
+        raise Invalid(f"{CPU_LIST_HINT}, got {kind_of(raw)}")
     return parse_cpu_list(raw) if raw.strip() else ()
 
 

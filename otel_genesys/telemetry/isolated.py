@@ -160,7 +160,7 @@ def plan_cpus(export_cpus: Collection[int]) -> tuple[tuple[int, ...], tuple[int,
         return (), ()
     rest = tuple(sorted(allowed - wanted))
     if not rest:
-        _log.warning("telemetry.export_cpus: CPU %s is every CPU this process may use; the "
+        _log.warning("telemetry.export_cpus: %s is every CPU this process may use; the "
                      "agent's own process keeps them all", format_cpu_list(wanted))
     return tuple(sorted(wanted)), rest
 
