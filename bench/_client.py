@@ -555,7 +555,9 @@ def _apply_levers(levers: tuple[str, ...], agent: Any) -> None:
         elif lever == "wakeups":  # the coarse stall tick on its own period, as before
             agent.stall.follow_pings = False
         elif lever not in _PROCESS_LEVERS and not (
-            lever.startswith(("nice=", "grid=", "cpus="))  # export process; targets; both
+            # Settings, read where they apply: nice= and cpus= at the export process's
+            # start, grid= when the targets are placed.
+            lever.startswith(("nice=", "grid=", "cpus="))
         ):
             raise ValueError(f"unknown lever {lever!r}")
 

@@ -42,19 +42,16 @@ def parse_cpu_list(text: str) -> tuple[int, ...]:
 def format_cpu_list(cpus: Iterable[int]) -> str:
     """CPU numbers written as a CPU list, runs as ranges.
 
-    >>> format_cpu_list([5, 0, 1, 2]), format_cpu_list([3])
-    ('0-2,5', '3')
+    >>> format_cpu_list([5, 0, 1, 2]), format_cpu_list([3]), format_cpu_list([4, 2])
+    ('0-2,5', '3', '2,4')
     """
-    parts: list[str] = []
-    run: list[int] = []
+    runs: list[list[int]] = []  # [first, last] of each run of consecutive CPUs
     for cpu in sorted(set(cpus)):
-        if run and cpu != run[-1] + 1:
-            parts.append(f"{run[0]}-{run[-1]}" if len(run) > 1 else str(run[0]))
-            run = []
-        run.append(cpu)
-    if run:
-        parts.append(f"{run[0]}-{run[-1]}" if len(run) > 1 else str(run[0]))
-    return ",".join(parts)
+        if runs and cpu == runs[-1][1] + 1:
+            runs[-1][1] = cpu
+        else:
+            runs.append([cpu, cpu])
+    return ",".join(str(a) if a == b else f"{a}-{b}" for a, b in runs)
 
 
 def pin_to_cpus(cpus: Collection[int]) -> bool:

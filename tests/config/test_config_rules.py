@@ -276,6 +276,11 @@ def test_modes(write: WriteFile) -> None:
 def test_export_cpus_reads_a_cpu_list(write: WriteFile, value: str, cpus: tuple[int, ...]) -> None:
     config = load_config(write(f"[telemetry]\nexport_cpus = {value}\n"), env={})
     assert config.telemetry.export_cpus == cpus
+
+
+def test_export_cpus_from_the_environment_and_back_through_check_config(
+    write: WriteFile,
+) -> None:
     default = load_config(write(""), env={"OTEL_GENESYS_TELEMETRY__EXPORT_CPUS": "1,3"})
     assert default.telemetry.export_cpus == (1, 3)
     from otel_genesys.config import redacted_toml
